@@ -1,0 +1,20 @@
+//! Network plumbing shared by every protocol: listeners with graceful shutdown, a
+//! line-framed [`Connection`] that is the only thing touching socket bytes, STARTTLS
+//! and implicit TLS with rustls.
+
+mod connection;
+mod listener;
+mod stream;
+pub mod tls;
+
+pub use connection::{Connection, Line, LineError};
+pub use listener::{Listener, ListenerOptions, serve};
+pub use stream::Stream;
+pub use tls::{TlsAcceptor, TlsError};
+pub use tokio_util::sync::CancellationToken;
+pub use tokio_util::task::TaskTracker;
+
+/// A short random id that ties together the log lines of one session.
+pub fn session_id() -> String {
+    format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
+}

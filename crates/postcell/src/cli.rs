@@ -1,0 +1,204 @@
+//! Command-line syntax. Each subcommand's work lives in its own module.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "postcell",
+    version,
+    about = "Postcell mail server: SMTP, POP3 and IMAP for one node or a cell of nodes"
+)]
+pub struct Cli {
+    /// The node's configuration file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "POSTCELL_CONFIG",
+        default_value = "postcell.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a ready-to-run node folder: configuration, embedded store, self-signed
+    /// certificate, the domain and its postmaster account.
+    Init(InitArgs),
+    /// Run the node until Ctrl-C or SIGTERM.
+    Serve,
+    /// Mail domains this cell receives for.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// User accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Extra addresses that deliver to an account.
+    #[command(subcommand)]
+    Address(AddressCommand),
+    /// Aliases: addresses that deliver to one or more other addresses.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// The delivery log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// The outbound queue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// The configuration in effect, defaults included.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// The store, the nodes of the cell and what they hold.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to create (it may exist but must not hold a postcell.toml).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The first mail domain.
+    #[arg(long)]
+    pub domain: String,
+    /// The host name for greetings and the certificate. Default: this host's name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    Add {
+        name: String,
+    },
+    List,
+    /// Delete a domain that has no accounts or addresses left.
+    Del {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; without --password-stdin a random password is made and printed.
+    Add {
+        address: String,
+        #[arg(long)]
+        password_stdin: bool,
+        /// Mailbox quota such as 500M or 2G; 0 means no limit.
+        #[arg(long, default_value = "0")]
+        quota: String,
+        /// Give the account administrator rights (admin console).
+        #[arg(long)]
+        admin: bool,
+    },
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    Show {
+        address: String,
+    },
+    /// Set a new password; without --password-stdin a random one is made and printed.
+    Passwd {
+        address: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change the quota (0 means no limit).
+    Quota {
+        address: String,
+        size: String,
+    },
+    Disable {
+        address: String,
+    },
+    Enable {
+        address: String,
+    },
+    /// Delete an account with all its mail.
+    Del {
+        address: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AddressCommand {
+    /// Make ADDRESS deliver to the account USER.
+    Add {
+        address: String,
+        user: String,
+    },
+    List {
+        user: String,
+    },
+    Del {
+        address: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Make ADDRESS deliver to each TARGET (local or external addresses).
+    Add {
+        address: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    List,
+    /// Remove one target, or the whole alias when no target is given.
+    Del {
+        address: String,
+        target: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Newest first.
+    Search {
+        /// Sender or recipient.
+        #[arg(long)]
+        address: Option<String>,
+        /// A duration back from now ("2h", "3d") or a date (2026-11-01 or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// delivered, queued, deferred, bounced or rejected.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    Show,
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let command = match cli.command {
+        Command::Init(args) => return crate::init::run(&args).await,
+        command => command,
+    };
+    let config = Config::load(&cli.config)?;
+    match command {
+        Command::Serve => crate::serve::run(config).await,
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", config.to_toml()?);
+            Ok(())
+        }
+        command => crate::admin::run(&config, command).await,
+    }
+}

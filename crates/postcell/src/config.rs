@@ -1,0 +1,607 @@
+//! `postcell.toml`: every key, its default, and the checks that refuse a wrong file at
+//! start with the file, the key and what is wrong. `docs/config.md` documents each key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub node: NodeSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub listen: BTreeMap<ListenerName, Endpoint>,
+    #[serde(default)]
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+    #[serde(default)]
+    pub directory: DirectorySection,
+    #[serde(default)]
+    pub smtp: SmtpSection,
+    #[serde(default)]
+    pub pop3: Pop3Section,
+    #[serde(default)]
+    pub log: LogSection,
+    /// The folder the file is in; relative paths in the file are relative to it.
+    #[serde(skip)]
+    pub base: PathBuf,
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Stable identity of this node in the cell. Default: the host name.
+    pub id: Option<String>,
+    /// The name this node gives itself in greetings and trace headers. Default: the
+    /// host name.
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobKind {
+    #[default]
+    Folder,
+    Database,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityKind {
+    #[default]
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    pub backend: BackendKind,
+    pub path: PathBuf,
+    pub url: Option<String>,
+    pub max_connections: u32,
+    pub blobs: BlobKind,
+    pub blob_dir: PathBuf,
+    pub durability: DurabilityKind,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            backend: BackendKind::Sqlite,
+            path: PathBuf::from("data/postcell.db"),
+            url: None,
+            max_connections: 20,
+            blobs: BlobKind::Folder,
+            blob_dir: PathBuf::from("data/blobs"),
+            durability: DurabilityKind::Full,
+        }
+    }
+}
+
+/// The listeners a node may open. A listener left out of `[listen]` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerName {
+    Smtp,
+    Submission,
+    Submissions,
+    Imap,
+    Imaps,
+    Pop3,
+    Pop3s,
+    Http,
+}
+
+impl ListenerName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerName::Smtp => "smtp",
+            ListenerName::Submission => "submission",
+            ListenerName::Submissions => "submissions",
+            ListenerName::Imap => "imap",
+            ListenerName::Imaps => "imaps",
+            ListenerName::Pop3 => "pop3",
+            ListenerName::Pop3s => "pop3s",
+            ListenerName::Http => "http",
+        }
+    }
+
+    /// Listeners this version serves.
+    pub fn is_available(self) -> bool {
+        matches!(
+            self,
+            ListenerName::Smtp | ListenerName::Pop3 | ListenerName::Pop3s | ListenerName::Http
+        )
+    }
+
+    pub fn implicit_tls(self) -> bool {
+        matches!(
+            self,
+            ListenerName::Submissions | ListenerName::Imaps | ListenerName::Pop3s
+        )
+    }
+}
+
+impl fmt::Display for ListenerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A socket address such as `127.0.0.1:2525` or `[::]:25`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint(pub SocketAddr);
+
+impl Serialize for Endpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map(Endpoint).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a socket address (write it as \"IP:PORT\", e.g. \"0.0.0.0:25\" or \"[::]:25\")"
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            cert: PathBuf::from("tls/cert.pem"),
+            key: PathBuf::from("tls/key.pem"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Accept passwords on connections that are neither TLS nor from loopback.
+    pub allow_plaintext: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySection {
+    /// Sub-address separator (`user+tag@`); empty turns sub-addressing off.
+    pub recipient_delimiter: String,
+}
+
+impl Default for DirectorySection {
+    fn default() -> Self {
+        DirectorySection {
+            recipient_delimiter: "+".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSection {
+    pub max_message_size: Size,
+    pub max_recipients: usize,
+    pub max_line_length: usize,
+    pub max_errors: usize,
+    pub idle_timeout: Interval,
+    pub max_connections: usize,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        SmtpSection {
+            max_message_size: Size(25 * 1024 * 1024),
+            max_recipients: 100,
+            max_line_length: 2048,
+            max_errors: 10,
+            idle_timeout: Interval(Duration::from_secs(300)),
+            max_connections: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pop3Section {
+    pub idle_timeout: Interval,
+    pub lease_ttl: Interval,
+    pub max_connections: usize,
+}
+
+impl Default for Pop3Section {
+    fn default() -> Self {
+        Pop3Section {
+            idle_timeout: Interval(Duration::from_secs(600)),
+            lease_ttl: Interval(Duration::from_secs(60)),
+            max_connections: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// A tracing filter: `info`, `debug`, `postcell_smtp=debug,info`...
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// A size in bytes, written as a number or with a K/M/G suffix (powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl Size {
+    pub fn parse(text: &str) -> Result<Size, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| {
+            format!("{text:?} is not a size (write e.g. 1048576, \"500K\", \"25M\", \"2G\")")
+        })?;
+        let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+            "" | "B" => 1,
+            "K" | "KB" | "KIB" => 1 << 10,
+            "M" | "MB" | "MIB" => 1 << 20,
+            "G" | "GB" | "GIB" => 1 << 30,
+            "T" | "TB" | "TIB" => 1 << 40,
+            _ => return Err(format!("{text:?} has an unknown unit (use K, M, G or T)")),
+        };
+        n.checked_mul(factor)
+            .map(Size)
+            .ok_or_else(|| format!("{text:?} is too large"))
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a size: a number of bytes or a string like \"25M\"")
+        })? {
+            Raw::Number(n) => Ok(Size(n)),
+            Raw::Text(t) => Size::parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A duration written as `"30s"`, `"5m"`, `"2h"` or `"1d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub Duration);
+
+impl Interval {
+    pub fn parse(text: &str) -> Result<Interval, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let error =
+            || format!("{text:?} is not a duration (write e.g. \"30s\", \"5m\", \"2h\", \"1d\")");
+        let n: u64 = digits.parse().map_err(|_| error())?;
+        let seconds = match unit {
+            "ms" => return Ok(Interval(Duration::from_millis(n))),
+            "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            "d" => n * 86400,
+            _ => return Err(error()),
+        };
+        if seconds == 0 {
+            return Err(format!("{text:?} must be longer than zero"));
+        }
+        Ok(Interval(Duration::from_secs(seconds)))
+    }
+}
+
+impl Serialize for Interval {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        if d.subsec_millis() != 0 {
+            s.serialize_str(&format!("{}ms", d.as_millis()))
+        } else {
+            s.serialize_str(&format!("{}s", d.as_secs()))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a duration string like \"30s\" or \"5m\"")
+        })?;
+        Interval::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("config file {file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+impl Config {
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, file)
+    }
+
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            file: file.display().to_string(),
+            message,
+        };
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_owned()))?;
+        config.file = file.to_path_buf();
+        config.base = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: values that must agree with each other.
+    fn validate(&self) -> Result<(), String> {
+        if self.store.backend == BackendKind::Postgres
+            && self.store.url.as_deref().unwrap_or("").is_empty()
+        {
+            return Err("key store.url: backend \"postgres\" needs a url such as \"postgres://postcell@db.example.org/postcell\"".into());
+        }
+        if self.store.max_connections == 0 {
+            return Err("key store.max_connections: must be at least 1".into());
+        }
+        for (name, endpoint) in &self.listen {
+            if !name.is_available() {
+                return Err(format!(
+                    "key listen.{name}: this version of Postcell does not serve {name} yet; remove the line"
+                ));
+            }
+            if let Some((other, _)) = self
+                .listen
+                .iter()
+                .find(|(n, e)| *n < name && e.0 == endpoint.0)
+            {
+                return Err(format!(
+                    "key listen.{name}: {} is already used by listen.{other}",
+                    endpoint.0
+                ));
+            }
+        }
+        if self.directory.recipient_delimiter.chars().count() > 1 {
+            return Err(
+                "key directory.recipient_delimiter: must be one character, or empty for none"
+                    .into(),
+            );
+        }
+        if self.smtp.max_message_size.0 < 1024 {
+            return Err("key smtp.max_message_size: must be at least 1K".into());
+        }
+        for (key, value, min) in [
+            ("smtp.max_recipients", self.smtp.max_recipients, 1),
+            ("smtp.max_line_length", self.smtp.max_line_length, 512),
+            ("smtp.max_errors", self.smtp.max_errors, 1),
+            ("smtp.max_connections", self.smtp.max_connections, 1),
+            ("pop3.max_connections", self.pop3.max_connections, 1),
+        ] {
+            if value < min {
+                return Err(format!("key {key}: must be at least {min}"));
+            }
+        }
+        if self.pop3.lease_ttl.0 < Duration::from_secs(3) {
+            return Err("key pop3.lease_ttl: must be at least 3s".into());
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            format!(
+                "key log.level: {:?} is not a valid filter: {e}",
+                self.log.level
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The configuration in effect, defaults included, as TOML (`postcell config show`).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
+    /// A path from the file, made absolute against the file's folder.
+    pub fn path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    pub fn hostname(&self) -> String {
+        self.node.hostname.clone().unwrap_or_else(system_hostname)
+    }
+
+    pub fn node_id(&self) -> String {
+        self.node.id.clone().unwrap_or_else(system_hostname)
+    }
+
+    pub fn store_config(&self) -> postcell_store::StoreConfig {
+        use postcell_store::{BackendConfig, BlobConfig, Durability};
+        let backend = match self.store.backend {
+            BackendKind::Sqlite => BackendConfig::Sqlite {
+                path: self.path(&self.store.path),
+                durability: match self.store.durability {
+                    DurabilityKind::Full => Durability::Full,
+                    DurabilityKind::Normal => Durability::Normal,
+                },
+            },
+            BackendKind::Postgres => BackendConfig::Postgres {
+                url: self.store.url.clone().unwrap_or_default(),
+                max_connections: self.store.max_connections,
+            },
+        };
+        let blobs = match self.store.blobs {
+            BlobKind::Folder => BlobConfig::Folder(self.path(&self.store.blob_dir)),
+            BlobKind::Database => BlobConfig::Database,
+        };
+        postcell_store::StoreConfig {
+            backend,
+            blobs,
+            node_id: self.node_id(),
+        }
+    }
+
+    pub fn directory_config(&self) -> postcell_directory::DirectoryConfig {
+        postcell_directory::DirectoryConfig {
+            recipient_delimiter: self.directory.recipient_delimiter.chars().next(),
+        }
+    }
+}
+
+pub fn system_hostname() -> String {
+    gethostname::gethostname()
+        .into_string()
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/postcell/postcell.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.store.backend, BackendKind::Sqlite);
+        assert!(config.listen.is_empty());
+        assert_eq!(config.smtp.max_message_size, Size(25 << 20));
+        assert_eq!(
+            config.path(Path::new("data/x")),
+            PathBuf::from("/etc/postcell/data/x")
+        );
+    }
+
+    #[test]
+    fn listeners_and_sizes_parse() {
+        let config = parse(
+            "[listen]\nsmtp = \"127.0.0.1:2525\"\npop3s = \"[::1]:995\"\n[smtp]\nmax_message_size = \"10M\"\nidle_timeout = \"30s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.listen[&ListenerName::Smtp].0,
+            "127.0.0.1:2525".parse().unwrap()
+        );
+        assert_eq!(config.smtp.max_message_size, Size(10 << 20));
+        assert_eq!(config.smtp.idle_timeout, Interval(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_file() {
+        let err = parse("[smtp]\nmax_recipient = 5\n").unwrap_err();
+        assert!(err.contains("/etc/postcell/postcell.toml"), "{err}");
+        assert!(err.contains("max_recipient"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn wrong_values_say_what_is_wrong() {
+        let err = parse("[listen]\nsmtp = \"localhost\"\n").unwrap_err();
+        assert!(err.contains("not a socket address"), "{err}");
+        let err = parse("[smtp]\nmax_message_size = \"12X\"\n").unwrap_err();
+        assert!(err.contains("unknown unit"), "{err}");
+        let err = parse("[listen]\nbogus = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.contains("bogus"), "{err}");
+        let err = parse("[store]\nbackend = \"postgres\"\n").unwrap_err();
+        assert!(err.contains("store.url"), "{err}");
+        let err = parse("[listen]\nsmtp = \"127.0.0.1:1\"\npop3 = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.contains("already used"), "{err}");
+        let err = parse("[smtp]\nmax_recipients = 0\n").unwrap_err();
+        assert!(err.contains("smtp.max_recipients"), "{err}");
+        let err = parse("[smtp\n").unwrap_err();
+        assert!(err.contains("postcell.toml"), "{err}");
+    }
+
+    #[test]
+    fn sizes_and_intervals() {
+        assert_eq!(Size::parse("1024").unwrap(), Size(1024));
+        assert_eq!(Size::parse("2G").unwrap(), Size(2 << 30));
+        assert!(Size::parse("G").is_err());
+        assert_eq!(
+            Interval::parse("2h").unwrap(),
+            Interval(Duration::from_secs(7200))
+        );
+        assert!(Interval::parse("0s").is_err());
+        assert!(Interval::parse("5 minutes").is_err());
+    }
+}

@@ -1,0 +1,592 @@
+//! One SMTP session: the dialogue state as types, and the commands that move it.
+//!
+//! ```text
+//!             HELO/EHLO           MAIL           RCPT (accepted)
+//! Connected ------------> Greeted ------> Mail ----------------> Rcpt --+ more RCPT
+//!                           ^  ^                                  |  <--+
+//!                           |  +------ RSET, HELO/EHLO -----------+
+//!                           +--------- DATA + message text -------+
+//! STARTTLS, from any state, goes back to Connected (RFC 3207: what was learnt
+//! before TLS is forgotten, AUTH included).
+//! ```
+//!
+//! A command that is not allowed in a state (RCPT in `Greeted`, DATA in `Mail`) is
+//! answered by the state it finds, never by a flag checked in each handler.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use postcell_directory::{Address, Resolution, Target};
+use postcell_net::{Connection, LineError};
+use postcell_store::{DeliveryOutcome, DeliveryStatus, DeliveryTarget, Direction, LogEntry};
+
+use crate::SmtpServer;
+use crate::command::{self, Command, MailFrom, RcptTo};
+use crate::data::{DataError, DataReader, Progress};
+use crate::deliver::{self, Submission, Trace};
+use crate::error::SmtpError;
+use crate::reply::{self, Capabilities, Reply};
+
+/// What the client called itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Greeting {
+    pub helo: String,
+    /// EHLO rather than HELO: ESMTP extensions (AUTH among them) may be used.
+    pub extended: bool,
+}
+
+/// A mail transaction under way (RFC 5321 3.3).
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    /// `None` for the null sender `<>`.
+    pub sender: Option<Address>,
+    pub declared_size: Option<usize>,
+    /// Recipients accepted, as the client gave them.
+    pub recipients: Vec<Address>,
+    /// Where the message goes: every recipient's targets, each once (an alias and a
+    /// direct address of the same account deliver one copy).
+    pub targets: Vec<DeliveryTarget>,
+}
+
+impl Envelope {
+    fn new(from: MailFrom) -> Envelope {
+        Envelope {
+            sender: from.sender,
+            declared_size: from.size,
+            recipients: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+
+    fn add_recipient(&mut self, recipient: Address, targets: Vec<DeliveryTarget>) {
+        for target in targets {
+            let duplicate = self.targets.iter().any(|known| same_target(known, &target));
+            if !duplicate {
+                self.targets.push(target);
+            }
+        }
+        self.recipients.push(recipient);
+    }
+
+    fn sender_text(&self) -> String {
+        self.sender
+            .as_ref()
+            .map(Address::to_string)
+            .unwrap_or_default()
+    }
+}
+
+fn same_target(a: &DeliveryTarget, b: &DeliveryTarget) -> bool {
+    match (a, b) {
+        (
+            DeliveryTarget::Local { account_id: x, .. },
+            DeliveryTarget::Local { account_id: y, .. },
+        ) => x == y,
+        // Domains are already lower case; a remote local part may be case-sensitive.
+        (DeliveryTarget::Remote { recipient: x }, DeliveryTarget::Remote { recipient: y }) => {
+            x == y
+        }
+        _ => false,
+    }
+}
+
+pub(crate) enum State {
+    /// No HELO/EHLO yet, or STARTTLS just completed.
+    Connected,
+    /// Greeted; no transaction.
+    Greeted(Greeting),
+    /// MAIL FROM accepted; no recipient yet.
+    Mail(Greeting, Envelope),
+    /// At least one recipient accepted: DATA may follow.
+    Rcpt(Greeting, Envelope),
+}
+
+/// What to do after a command.
+pub(crate) enum Flow {
+    Continue,
+    Quit,
+}
+
+/// The outcome of checking one RCPT.
+enum RecipientCheck {
+    Accept(Vec<DeliveryTarget>),
+    Reject(Reply, &'static str),
+    /// The store could not answer: `451`, and nothing to log.
+    Unavailable,
+}
+
+pub(crate) struct Session {
+    pub server: Arc<SmtpServer>,
+    pub conn: Connection,
+    pub state: State,
+    /// The account name, once AUTH succeeded.
+    pub user: Option<String>,
+    /// Error replies sent so far.
+    pub errors: usize,
+}
+
+impl Session {
+    pub fn new(server: Arc<SmtpServer>, conn: Connection) -> Session {
+        Session {
+            server,
+            conn,
+            state: State::Connected,
+            user: None,
+            errors: 0,
+        }
+    }
+
+    pub fn peer_ip(&self) -> IpAddr {
+        self.conn.peer().ip().to_canonical()
+    }
+
+    /// Runs the session to its end and closes the connection.
+    pub async fn run(mut self) {
+        let config = &self.server.config;
+        self.conn.set_idle_timeout(config.idle_timeout);
+        let hostname = config.hostname.clone();
+        let max_errors = config.max_errors;
+        if self.conn.shutdown_requested() {
+            self.conn.write(&reply::shutting_down(&hostname).to_bytes());
+            self.conn.close().await;
+            return;
+        }
+        if let Some(description) = self.conn.tls_description() {
+            // Implicit TLS (a listener that starts TLS before the session does).
+            tracing::Span::current().record("tls", description.as_str());
+        }
+        self.reply(&reply::greeting(&hostname));
+        let end = loop {
+            match self.next_command().await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => break None,
+                Err(e) => break Some(e),
+            }
+            if self.errors >= max_errors {
+                tracing::info!(errors = self.errors, "too many errors, closing");
+                self.conn.write(&reply::TOO_MANY_ERRORS.to_bytes());
+                break None;
+            }
+            // RFC 2920: replies to pipelined commands may wait while more are queued.
+            if !self.conn.has_buffered_input()
+                && let Err(e) = self.conn.flush().await
+            {
+                break Some(e.into());
+            }
+        };
+        match end {
+            None => {}
+            Some(SmtpError::Read(LineError::Timeout)) => {
+                tracing::info!("idle timeout");
+                self.conn.write(&reply::idle_timeout(&hostname).to_bytes());
+            }
+            Some(SmtpError::Read(LineError::Shutdown)) => {
+                self.conn.write(&reply::shutting_down(&hostname).to_bytes());
+            }
+            Some(SmtpError::Read(LineError::Closed)) => {
+                tracing::debug!("client closed the connection")
+            }
+            Some(e) => tracing::info!(error = %e, "session ended"),
+        }
+        self.conn.close().await;
+    }
+
+    /// Buffers a reply; a 5yz reply counts as an error of the client.
+    pub fn reply(&mut self, reply: &Reply) {
+        if reply.is_permanent_failure() {
+            self.errors += 1;
+        }
+        self.conn.write(&reply.to_bytes());
+    }
+
+    async fn next_command(&mut self) -> Result<Flow, SmtpError> {
+        let line = match self
+            .conn
+            .read_line(self.server.config.max_line_length)
+            .await
+        {
+            Ok(line) => line,
+            Err(LineError::TooLong) => {
+                self.reply(&reply::LINE_TOO_LONG);
+                return Ok(Flow::Continue);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if line.bare_lf {
+            self.reply(&reply::BARE_LF);
+            return Ok(Flow::Continue);
+        }
+        match command::parse(&line.text) {
+            Ok(command) => self.execute(command).await,
+            Err(e) => {
+                tracing::debug!(error = ?e, "refused command line");
+                self.reply(&e.reply());
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    async fn execute(&mut self, command: Command) -> Result<Flow, SmtpError> {
+        match command {
+            Command::Helo { host } => self.helo(host, false),
+            Command::Ehlo { host } => self.helo(host, true),
+            Command::Mail(from) => self.mail(from),
+            Command::Rcpt(to) => self.rcpt(to).await,
+            Command::Data => return self.data().await,
+            Command::Rset => {
+                self.state = match std::mem::replace(&mut self.state, State::Connected) {
+                    State::Connected => State::Connected,
+                    State::Greeted(g) | State::Mail(g, _) | State::Rcpt(g, _) => State::Greeted(g),
+                };
+                self.reply(&reply::OK);
+            }
+            Command::Noop => self.reply(&reply::OK),
+            Command::Vrfy => self.reply(&reply::CANNOT_VRFY),
+            Command::Help => self.reply(&reply::HELP),
+            Command::Quit => {
+                self.reply(&reply::BYE);
+                return Ok(Flow::Quit);
+            }
+            Command::StartTls => self.starttls().await?,
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => crate::auth::authenticate(self, mechanism, initial_response).await?,
+            Command::NotImplemented(_) => self.reply(&reply::NOT_IMPLEMENTED),
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// HELO or EHLO: (re)starts the session, ending any transaction (RFC 5321 4.1.4).
+    fn helo(&mut self, host: String, extended: bool) {
+        tracing::Span::current().record("helo", host.as_str());
+        self.state = State::Greeted(Greeting {
+            helo: host,
+            extended,
+        });
+        let hostname = &self.server.config.hostname;
+        if extended {
+            let capabilities = Capabilities {
+                max_message_size: self.server.config.max_message_size,
+                starttls: self.server.tls.is_some() && !self.conn.is_tls(),
+                auth: crate::auth::allowed(self),
+            };
+            self.conn.write(&reply::ehlo(hostname, capabilities));
+        } else {
+            let helo = reply::helo(hostname);
+            self.reply(&helo);
+        }
+    }
+
+    fn mail(&mut self, from: MailFrom) {
+        let greeting = match &self.state {
+            State::Connected => return self.reply(&reply::SEND_HELO_FIRST),
+            State::Mail(..) | State::Rcpt(..) => return self.reply(&reply::NESTED_MAIL),
+            State::Greeted(greeting) => greeting.clone(),
+        };
+        if from
+            .size
+            .is_some_and(|size| size > self.server.config.max_message_size)
+        {
+            metrics::counter!("postcell_smtp_rejected_total", "reason" => "message_too_big")
+                .increment(1);
+            tracing::info!(size = from.size, "declared size over the limit");
+            return self.reply(&reply::MESSAGE_TOO_BIG);
+        }
+        let sender = from
+            .sender
+            .as_ref()
+            .map(Address::to_string)
+            .unwrap_or_default();
+        tracing::Span::current().record("mail_from", sender.as_str());
+        self.state = State::Mail(greeting, Envelope::new(from));
+        self.reply(&reply::SENDER_OK);
+    }
+
+    async fn rcpt(&mut self, to: RcptTo) {
+        let (accepted, declared_size, sender) = match &self.state {
+            State::Mail(_, envelope) | State::Rcpt(_, envelope) => (
+                envelope.recipients.len(),
+                envelope.declared_size,
+                envelope.sender_text(),
+            ),
+            State::Connected | State::Greeted(_) => return self.reply(&reply::NEED_MAIL),
+        };
+        let recipient = to.recipient;
+        let check = if accepted >= self.server.config.max_recipients {
+            RecipientCheck::Reject(reply::TOO_MANY_RECIPIENTS, "too_many_recipients")
+        } else {
+            self.check_recipient(&recipient, declared_size).await
+        };
+        match check {
+            RecipientCheck::Accept(targets) => {
+                tracing::debug!(%recipient, targets = targets.len(), "recipient accepted");
+                self.state = match std::mem::replace(&mut self.state, State::Connected) {
+                    State::Mail(g, mut envelope) | State::Rcpt(g, mut envelope) => {
+                        envelope.add_recipient(recipient, targets);
+                        State::Rcpt(g, envelope)
+                    }
+                    other => other,
+                };
+                self.reply(&reply::RECIPIENT_OK);
+            }
+            RecipientCheck::Reject(reply, reason) => {
+                self.log_rejection(&sender, &[recipient], &reply, reason)
+                    .await;
+                self.reply(&reply);
+            }
+            RecipientCheck::Unavailable => self.reply(&reply::TEMPORARY_FAILURE),
+        }
+    }
+
+    /// Resolves a recipient and checks that its mailboxes have room.
+    async fn check_recipient(
+        &self,
+        recipient: &Address,
+        declared_size: Option<usize>,
+    ) -> RecipientCheck {
+        let directory = &self.server.directory;
+        let resolution = match directory.resolve(recipient).await {
+            Ok(resolution) => resolution,
+            Err(e) => {
+                tracing::error!(error = %e, %recipient, "cannot resolve a recipient");
+                return RecipientCheck::Unavailable;
+            }
+        };
+        let targets = match resolution {
+            Resolution::Deliver(targets) => targets,
+            Resolution::UnknownUser => {
+                return RecipientCheck::Reject(reply::unknown_user(recipient), "unknown_user");
+            }
+            Resolution::Disabled => {
+                return RecipientCheck::Reject(
+                    reply::mailbox_disabled(recipient),
+                    "mailbox_disabled",
+                );
+            }
+            // Relaying is for authenticated users only: never an open relay.
+            Resolution::NotLocal if self.user.is_some() => {
+                return RecipientCheck::Accept(vec![DeliveryTarget::Remote {
+                    recipient: recipient.to_string(),
+                }]);
+            }
+            Resolution::NotLocal => {
+                return RecipientCheck::Reject(reply::relay_denied(recipient), "relay_denied");
+            }
+        };
+        let needed = declared_size.unwrap_or(0).max(1) as i64;
+        let mut delivery_targets = Vec::with_capacity(targets.len());
+        for target in targets {
+            match target {
+                Target::Account { account_id, .. } => {
+                    let account = match self.server.store().account_by_id(account_id).await {
+                        Ok(Some(account)) => account,
+                        Ok(None) => return RecipientCheck::Unavailable,
+                        Err(e) => {
+                            tracing::error!(error = %e, account_id, "cannot read an account");
+                            return RecipientCheck::Unavailable;
+                        }
+                    };
+                    if !account.fits(needed) {
+                        return if account.quota_bytes > 0 && needed > account.quota_bytes {
+                            RecipientCheck::Reject(
+                                reply::recipient_quota_exceeded(recipient),
+                                "mailbox_full",
+                            )
+                        } else {
+                            RecipientCheck::Reject(
+                                reply::recipient_mailbox_full(recipient),
+                                "mailbox_full",
+                            )
+                        };
+                    }
+                    delivery_targets.push(DeliveryTarget::Local {
+                        account_id,
+                        recipient: recipient.to_string(),
+                    });
+                }
+                Target::Remote(address) => delivery_targets.push(DeliveryTarget::Remote {
+                    recipient: address.to_string(),
+                }),
+            }
+        }
+        RecipientCheck::Accept(delivery_targets)
+    }
+
+    async fn data(&mut self) -> Result<Flow, SmtpError> {
+        let (greeting, envelope) = match std::mem::replace(&mut self.state, State::Connected) {
+            State::Rcpt(greeting, envelope) => (greeting, envelope),
+            other => {
+                let refusal = match other {
+                    State::Mail(..) => reply::NEED_RCPT,
+                    _ => reply::NEED_MAIL,
+                };
+                self.state = other;
+                self.reply(&refusal);
+                return Ok(Flow::Continue);
+            }
+        };
+        // The transaction ends with DATA, however the message fares.
+        self.state = State::Greeted(greeting.clone());
+        self.reply(&reply::START_DATA);
+        let max_size = self.server.config.max_message_size;
+        let mut reader = DataReader::new(max_size, envelope.declared_size);
+        // A line can be as long as a message may be: the size limit bounds memory.
+        let line_limit = max_size.max(1000);
+        loop {
+            match self.conn.read_continuation_line(line_limit).await {
+                Ok(line) => {
+                    if reader.push_line(&line.text, line.bare_lf) == Progress::End {
+                        break;
+                    }
+                }
+                Err(LineError::TooLong) => reader.push_overlong_line(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let size = reader.size();
+        match reader.finish() {
+            Ok(message) => self.deliver(&greeting, &envelope, &message).await,
+            Err(DataError::TooBig) => {
+                tracing::info!(size, "message over the size limit");
+                self.reject_message(&envelope, reply::MESSAGE_TOO_BIG, "message_too_big")
+                    .await;
+            }
+            Err(DataError::BareLfOrNul) => {
+                tracing::info!(size, "message with a bare LF or NUL");
+                self.reject_message(&envelope, reply::BARE_LF_IN_MESSAGE, "bare_lf")
+                    .await;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn deliver(&mut self, greeting: &Greeting, envelope: &Envelope, message: &[u8]) {
+        let queue_id = deliver::new_queue_id();
+        tracing::Span::current().record("queue_id", queue_id.as_str());
+        let date = deliver::now_rfc5322();
+        let submission = Submission {
+            sender: envelope.sender.as_ref(),
+            targets: &envelope.targets,
+            trace: Trace {
+                helo: &greeting.helo,
+                peer: self.peer_ip(),
+                hostname: &self.server.config.hostname,
+                protocol: deliver::protocol(
+                    greeting.extended,
+                    self.conn.is_tls(),
+                    self.user.is_some(),
+                ),
+                queue_id: &queue_id,
+                recipient: match envelope.recipients.as_slice() {
+                    [only] => Some(only),
+                    _ => None,
+                },
+                date: &date,
+            },
+            message,
+        };
+        match submission.store(self.server.store()).await {
+            Ok((DeliveryOutcome::Done(_), message_id)) => {
+                metrics::counter!("postcell_smtp_messages_received_total").increment(1);
+                metrics::counter!("postcell_smtp_bytes_received_total")
+                    .increment(message.len() as u64);
+                tracing::info!(
+                    queue_id = %queue_id,
+                    message_id = message_id.as_deref().unwrap_or(""),
+                    from = %envelope.sender_text(),
+                    recipients = envelope.recipients.len(),
+                    targets = envelope.targets.len(),
+                    size = message.len(),
+                    "message accepted"
+                );
+                self.reply(&reply::queued(&queue_id));
+            }
+            Ok((
+                DeliveryOutcome::OverQuota {
+                    accounts,
+                    permanent,
+                },
+                _,
+            )) => {
+                tracing::info!(queue_id = %queue_id, ?accounts, permanent, "mailbox full");
+                let refusal = if permanent {
+                    reply::MAILBOX_FULL
+                } else {
+                    reply::MAILBOX_FULL_TRY_LATER
+                };
+                self.reject_message(envelope, refusal, "mailbox_full").await;
+            }
+            Err(e) => {
+                // Nothing was committed: the client keeps the message and tries again.
+                tracing::error!(queue_id = %queue_id, error = %e, "cannot store a message");
+                self.reply(&reply::TEMPORARY_FAILURE);
+            }
+        }
+    }
+
+    /// Refuses a whole message: one delivery-log record per recipient.
+    async fn reject_message(&mut self, envelope: &Envelope, refusal: Reply, reason: &'static str) {
+        self.log_rejection(
+            &envelope.sender_text(),
+            &envelope.recipients,
+            &refusal,
+            reason,
+        )
+        .await;
+        self.reply(&refusal);
+    }
+
+    /// Counts a refusal and writes it to the delivery log, so "what happened to my
+    /// mail?" has an answer for refused mail too. A log that cannot be written does
+    /// not change the reply.
+    async fn log_rejection(
+        &self,
+        sender: &str,
+        recipients: &[Address],
+        refusal: &Reply,
+        reason: &'static str,
+    ) {
+        metrics::counter!("postcell_smtp_rejected_total", "reason" => reason).increment(1);
+        let remote = format!("smtp from {}", self.peer_ip());
+        for recipient in recipients {
+            tracing::info!(%recipient, from = sender, reason, reply = %refusal, "rejected");
+            let entry = LogEntry {
+                direction: Direction::Inbound,
+                queue_id: None,
+                message_id: None,
+                sender: sender.to_owned(),
+                recipient: recipient.to_string(),
+                status: DeliveryStatus::Rejected,
+                remote: Some(remote.clone()),
+                reply: Some(refusal.to_string()),
+            };
+            if let Err(e) = self.server.store().record_delivery(&entry).await {
+                tracing::warn!(error = %e, "cannot write the delivery log");
+            }
+        }
+    }
+
+    async fn starttls(&mut self) -> Result<(), SmtpError> {
+        if self.conn.is_tls() {
+            self.reply(&reply::TLS_ALREADY_ACTIVE);
+            return Ok(());
+        }
+        let Some(acceptor) = self.server.tls.clone() else {
+            self.reply(&reply::TLS_NOT_AVAILABLE);
+            return Ok(());
+        };
+        self.reply(&reply::READY_FOR_TLS);
+        self.conn
+            .start_tls(&acceptor)
+            .await
+            .map_err(SmtpError::Tls)?;
+        // RFC 3207 4.2: forget everything learnt from the client before TLS.
+        self.state = State::Connected;
+        self.user = None;
+        let description = self.conn.tls_description().unwrap_or_default();
+        tracing::Span::current().record("tls", description.as_str());
+        tracing::debug!(tls = %description, "TLS started");
+        Ok(())
+    }
+}

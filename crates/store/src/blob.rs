@@ -1,0 +1,201 @@
+//! Immutable, content-addressed message bodies.
+//!
+//! A blob is named by the SHA-256 of its bytes, so writing the same bytes twice is a
+//! no-op and a blob never changes once written: nodes sharing a folder (a CephFS or
+//! GlusterFS mount in a cell) need no locks to read or write blobs. Rule 1 of the
+//! store: a blob is durable before the metadata that points to it is committed.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::pool::Pool;
+use crate::{BlobConfig, Result, Store, StoreError};
+
+/// The SHA-256 of a blob's bytes, as 64 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId(String);
+
+impl BlobId {
+    pub fn of(data: &[u8]) -> BlobId {
+        BlobId(hex::encode(Sha256::digest(data)))
+    }
+
+    /// Checks a stored id before it is turned into a path.
+    pub fn parse(text: &str) -> Result<BlobId> {
+        if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(BlobId(text.to_owned()))
+        } else {
+            Err(StoreError::Invalid(format!("malformed blob id {text:?}")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where blob bodies live, for `postcell status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobStorage {
+    Folder(PathBuf),
+    Database,
+}
+
+#[derive(Clone)]
+pub(crate) enum BlobStore {
+    Folder { root: PathBuf },
+    Database(Pool),
+}
+
+impl BlobStore {
+    pub(crate) async fn open(config: &BlobConfig, pool: Pool) -> Result<BlobStore> {
+        match config {
+            BlobConfig::Folder(root) => {
+                let root = root.clone();
+                let prepared = root.clone();
+                tokio::task::spawn_blocking(move || std::fs::create_dir_all(prepared.join("tmp")))
+                    .await
+                    .map_err(|e| StoreError::Blob(std::io::Error::other(e)))??;
+                Ok(BlobStore::Folder { root })
+            }
+            BlobConfig::Database => Ok(BlobStore::Database(pool)),
+        }
+    }
+
+    async fn put(&self, data: Vec<u8>) -> Result<BlobId> {
+        let id = BlobId::of(&data);
+        match self {
+            BlobStore::Folder { root } => {
+                let root = root.clone();
+                let file_id = id.clone();
+                tokio::task::spawn_blocking(move || write_blob_file(&root, &file_id, &data))
+                    .await
+                    .map_err(|e| StoreError::Blob(std::io::Error::other(e)))??;
+            }
+            BlobStore::Database(pool) => {
+                dispatch!(pool, write, |p| {
+                    sqlx::query(
+                        "INSERT INTO blobs (id, data, created_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(id.as_str())
+                    .bind(&data)
+                    .bind(crate::now())
+                    .execute(p)
+                    .await?;
+                });
+            }
+        }
+        Ok(id)
+    }
+
+    async fn get(&self, id: &BlobId) -> Result<Vec<u8>> {
+        match self {
+            BlobStore::Folder { root } => {
+                let path = blob_path(root, id);
+                match tokio::fs::read(&path).await {
+                    Ok(data) => Ok(data),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Err(StoreError::BlobMissing(id.to_string()))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            BlobStore::Database(pool) => {
+                let data: Option<Vec<u8>> = dispatch!(pool, read, |p| {
+                    sqlx::query_scalar("SELECT data FROM blobs WHERE id = $1")
+                        .bind(id.as_str())
+                        .fetch_optional(p)
+                        .await?
+                });
+                data.ok_or_else(|| StoreError::BlobMissing(id.to_string()))
+            }
+        }
+    }
+
+    fn storage(&self) -> BlobStorage {
+        match self {
+            BlobStore::Folder { root } => BlobStorage::Folder(root.clone()),
+            BlobStore::Database(_) => BlobStorage::Database,
+        }
+    }
+}
+
+/// `root/ab/cd/abcd...`: two levels of fan-out keep folders small with millions of blobs.
+fn blob_path(root: &Path, id: &BlobId) -> PathBuf {
+    let hex = id.as_str();
+    root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+}
+
+/// Writes to a temporary file, makes it durable, then renames it into place and makes
+/// the rename durable: a reader sees the whole blob or none, and after a crash a blob
+/// that was reported written is still there.
+fn write_blob_file(root: &Path, id: &BlobId, data: &[u8]) -> std::io::Result<()> {
+    let path = blob_path(root, id);
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(root);
+    let created_dir = !dir.exists();
+    if created_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = tempfile_in(&root.join("tmp"))?;
+    tmp.1.write_all(data)?;
+    tmp.1.sync_all()?;
+    std::fs::rename(&tmp.0, &path)?;
+    sync_dir(dir)?;
+    if created_dir {
+        // The new fan-out folders must be durable too, or the rename could vanish.
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+            sync_dir(root)?;
+        }
+    }
+    Ok(())
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    loop {
+        let name = format!("{:016x}", rand::random::<u64>());
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Store {
+    /// Writes a blob durably and returns its id. Call before committing anything that
+    /// refers to it.
+    pub async fn put_blob(&self, data: Vec<u8>) -> Result<BlobId> {
+        self.blobs.put(data).await
+    }
+
+    pub async fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        self.blobs.get(id).await
+    }
+
+    pub fn blob_storage(&self) -> BlobStorage {
+        self.blobs.storage()
+    }
+}

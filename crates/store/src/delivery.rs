@@ -1,0 +1,217 @@
+//! Delivery: a stored blob becomes a message in each recipient's INBOX and an entry in
+//! the outbound queue for each remote recipient, all in one transaction.
+
+use crate::log::{DeliveryStatus, Direction, NewRecord};
+use crate::pool::{WritePool, retry_conflicts};
+use crate::{BlobId, Change, Result, Store, StoreError, now};
+
+/// One message to deliver. The blob must already be written (rule 1).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub blob_id: BlobId,
+    pub size: i64,
+    /// When the message arrived (IMAP INTERNALDATE), Unix seconds.
+    pub internal_date: i64,
+    pub message_id: Option<String>,
+    /// The envelope sender; empty for the null sender `<>`.
+    pub sender: String,
+    /// Who told us about the message (for the delivery log), e.g. `smtp from 192.0.2.1`.
+    pub remote: Option<String>,
+    pub targets: Vec<DeliveryTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryTarget {
+    /// Into the INBOX of a local account. `recipient` is the address the mail was
+    /// sent to, for the delivery log.
+    Local { account_id: i64, recipient: String },
+    /// Into the outbound queue, for the relay to deliver.
+    Remote { recipient: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientOutcome {
+    Delivered {
+        mailbox_id: i64,
+        uid: i64,
+        modseq: i64,
+    },
+    Queued {
+        queue_id: i64,
+    },
+}
+
+/// What a delivery did. Either every target was served (committed) or, when a local
+/// account had no room, nothing was committed at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Committed; one outcome per target, in the order given.
+    Done(Vec<RecipientOutcome>),
+    /// Nothing committed: these accounts lack room. `permanent` when the message is
+    /// larger than an account's whole quota, so no amount of waiting will help.
+    OverQuota { accounts: Vec<i64>, permanent: bool },
+}
+
+const MAX_EXPIRY: i64 = 5 * 24 * 3600;
+
+impl Store {
+    /// Delivers one message to all its targets in one transaction and returns only
+    /// once that transaction is committed: the caller may acknowledge on `Done`.
+    pub async fn deliver(&self, delivery: &Delivery) -> Result<DeliveryOutcome> {
+        if delivery.targets.is_empty() {
+            return Err(StoreError::Invalid(
+                "a delivery needs at least one target".into(),
+            ));
+        }
+        let (outcome, changes) = retry_conflicts(|| self.deliver_once(delivery)).await?;
+        self.feed.publish(&changes);
+        if let DeliveryOutcome::Done(_) = &outcome {
+            metrics::counter!("postcell_store_messages_stored_total")
+                .increment(changes.len() as u64);
+        }
+        Ok(outcome)
+    }
+
+    async fn deliver_once(&self, delivery: &Delivery) -> Result<(DeliveryOutcome, Vec<Change>)> {
+        // Lock accounts in id order so concurrent deliveries cannot deadlock.
+        let mut order: Vec<usize> = (0..delivery.targets.len()).collect();
+        order.sort_by_key(|&i| match &delivery.targets[i] {
+            DeliveryTarget::Local { account_id, .. } => (0, *account_id),
+            DeliveryTarget::Remote { .. } => (1, i as i64),
+        });
+        let at = now();
+        let node = self.node_id.to_string();
+        dispatch!(&self.pool, write, |p| {
+            let mut tx = p.begin_write().await?;
+            let mut outcomes: Vec<Option<RecipientOutcome>> = vec![None; delivery.targets.len()];
+            let mut changes = Vec::new();
+            let mut over_quota = Vec::new();
+            let mut permanent = false;
+            for &i in &order {
+                match &delivery.targets[i] {
+                    DeliveryTarget::Local {
+                        account_id,
+                        recipient,
+                    } => {
+                        let charged: Option<i64> = sqlx::query_scalar(
+                            "UPDATE accounts SET used_bytes = used_bytes + $2
+                             WHERE id = $1 AND (quota_bytes = 0 OR used_bytes + $2 <= quota_bytes)
+                             RETURNING id",
+                        )
+                        .bind(account_id)
+                        .bind(delivery.size)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if charged.is_none() {
+                            let quota: Option<i64> = sqlx::query_scalar(
+                                "SELECT quota_bytes FROM accounts WHERE id = $1",
+                            )
+                            .bind(account_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            let quota = quota.ok_or_else(|| {
+                                StoreError::NotFound(format!("account {account_id}"))
+                            })?;
+                            permanent |= delivery.size > quota;
+                            over_quota.push(*account_id);
+                            continue;
+                        }
+                        let (mailbox_id, uid, modseq): (i64, i64, i64) = sqlx::query_as(
+                            "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+                             WHERE account_id = $1 AND name = 'INBOX'
+                             RETURNING id, uid_next - 1, highest_modseq",
+                        )
+                        .bind(account_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account_id}")))?;
+                        sqlx::query(
+                            "INSERT INTO messages (mailbox_id, uid, modseq, blob_id, size, internal_date, message_id)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(mailbox_id)
+                        .bind(uid)
+                        .bind(modseq)
+                        .bind(delivery.blob_id.as_str())
+                        .bind(delivery.size)
+                        .bind(delivery.internal_date)
+                        .bind(delivery.message_id.as_deref())
+                        .execute(&mut *tx)
+                        .await?;
+                        insert_record!(
+                            &mut *tx,
+                            &NewRecord {
+                                at,
+                                node: &node,
+                                direction: Direction::Inbound,
+                                queue_id: None,
+                                message_id: delivery.message_id.as_deref(),
+                                sender: &delivery.sender,
+                                recipient,
+                                status: DeliveryStatus::Delivered,
+                                remote: delivery.remote.as_deref(),
+                                reply: None,
+                            }
+                        )?;
+                        changes.push(Change::Mailbox {
+                            account_id: *account_id,
+                            mailbox_id,
+                            modseq,
+                        });
+                        outcomes[i] = Some(RecipientOutcome::Delivered {
+                            mailbox_id,
+                            uid,
+                            modseq,
+                        });
+                    }
+                    DeliveryTarget::Remote { recipient } => {
+                        let queue_id: i64 = sqlx::query_scalar(
+                            "INSERT INTO outbound_queue
+                               (created_at, sender, recipient, blob_id, size, message_id, next_attempt_at, expires_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $1, $7) RETURNING id",
+                        )
+                        .bind(at)
+                        .bind(&delivery.sender)
+                        .bind(recipient)
+                        .bind(delivery.blob_id.as_str())
+                        .bind(delivery.size)
+                        .bind(delivery.message_id.as_deref())
+                        .bind(at + MAX_EXPIRY)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        insert_record!(
+                            &mut *tx,
+                            &NewRecord {
+                                at,
+                                node: &node,
+                                direction: Direction::Inbound,
+                                queue_id: Some(queue_id),
+                                message_id: delivery.message_id.as_deref(),
+                                sender: &delivery.sender,
+                                recipient,
+                                status: DeliveryStatus::Queued,
+                                remote: delivery.remote.as_deref(),
+                                reply: None,
+                            }
+                        )?;
+                        outcomes[i] = Some(RecipientOutcome::Queued { queue_id });
+                    }
+                }
+            }
+            if !over_quota.is_empty() {
+                tx.rollback().await?;
+                return Ok((
+                    DeliveryOutcome::OverQuota {
+                        accounts: over_quota,
+                        permanent,
+                    },
+                    Vec::new(),
+                ));
+            }
+            p.notify_changes(&mut tx, &changes).await?;
+            tx.commit().await?;
+            let outcomes = outcomes.into_iter().flatten().collect();
+            Ok((DeliveryOutcome::Done(outcomes), changes))
+        })
+    }
+}

@@ -1,0 +1,588 @@
+//! Domains, accounts, addresses and aliases: the tables behind the directory.
+//!
+//! Addresses arrive here already normalised by `postcell-directory` (the lookup key);
+//! this module stores and finds them and knows nothing of address syntax.
+
+use sqlx::Row;
+
+use crate::mailbox::DEFAULT_MAILBOXES;
+use crate::pool::{WritePool, retry_conflicts};
+use crate::{Result, Store, StoreError, now};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub accounts: i64,
+    pub addresses: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    /// The canonical address.
+    pub name: String,
+    pub domain_id: i64,
+    pub password_hash: String,
+    /// 0 means no limit.
+    pub quota_bytes: i64,
+    pub used_bytes: i64,
+    pub enabled: bool,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+impl Account {
+    /// Whether `size` more bytes fit in the quota.
+    pub fn fits(&self, size: i64) -> bool {
+        self.quota_bytes == 0 || self.used_bytes.saturating_add(size) <= self.quota_bytes
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// The canonical address, normalised; its domain must exist.
+    pub name: String,
+    pub password_hash: String,
+    pub quota_bytes: i64,
+    pub is_admin: bool,
+}
+
+/// What an address delivers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressEntry {
+    Account {
+        address: String,
+        account_id: i64,
+        account_name: String,
+    },
+    Alias {
+        address: String,
+        targets: Vec<String>,
+    },
+}
+
+const ACCOUNT_COLUMNS: &str = "a.id, a.name, a.domain_id, a.password_hash, a.quota_bytes, \
+                               a.used_bytes, a.enabled, a.is_admin, a.created_at";
+
+fn domain_of(address: &str) -> Result<&str> {
+    address
+        .rsplit_once('@')
+        .map(|(_, domain)| domain)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| StoreError::Invalid(format!("{address:?} is not an address")))
+}
+
+impl Store {
+    pub async fn add_domain(&self, name: &str) -> Result<i64> {
+        let result: Result<i64> = dispatch!(&self.pool, write, |p| {
+            sqlx::query_scalar(
+                "INSERT INTO domains (name, created_at) VALUES ($1, $2) RETURNING id",
+            )
+            .bind(name)
+            .bind(now())
+            .fetch_one(p)
+            .await
+            .map_err(StoreError::from)
+        });
+        result.map_err(|e| {
+            if e.unique_violation() {
+                StoreError::AlreadyExists(format!("domain {name}"))
+            } else {
+                e
+            }
+        })
+    }
+
+    pub async fn list_domains(&self) -> Result<Vec<DomainRow>> {
+        let rows = dispatch!(&self.pool, read, |p| {
+            sqlx::query(
+                "SELECT d.id, d.name, d.created_at,
+                        (SELECT COUNT(*) FROM accounts a WHERE a.domain_id = d.id) AS accounts,
+                        (SELECT COUNT(*) FROM addresses x WHERE x.domain_id = d.id) AS addresses
+                 FROM domains d ORDER BY d.name",
+            )
+            .fetch_all(p)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(DomainRow {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    accounts: r.try_get("accounts")?,
+                    addresses: r.try_get("addresses")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(rows)
+    }
+
+    pub async fn domain_exists(&self, name: &str) -> Result<bool> {
+        let found: Option<i64> = dispatch!(&self.pool, read, |p| {
+            sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
+                .bind(name)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// Deletes a domain that has no accounts and no addresses left.
+    pub async fn delete_domain(&self, name: &str) -> Result<()> {
+        let domains = self.list_domains().await?;
+        let domain = domains
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| StoreError::NotFound(format!("domain {name}")))?;
+        if domain.accounts > 0 || domain.addresses > 0 {
+            return Err(StoreError::Invalid(format!(
+                "domain {name} still has {} accounts and {} addresses; delete them first",
+                domain.accounts, domain.addresses
+            )));
+        }
+        dispatch!(&self.pool, write, |p| {
+            sqlx::query("DELETE FROM domains WHERE id = $1")
+                .bind(domain.id)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Creates an account with its canonical address and its default mailboxes, in one
+    /// transaction: creating a user creates everything it needs.
+    pub async fn create_account(&self, new: &NewAccount) -> Result<Account> {
+        let domain = domain_of(&new.name)?.to_owned();
+        let result = dispatch!(&self.pool, write, |p| {
+            let mut tx = p.begin_write().await?;
+            let domain_id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
+                    .bind(&domain)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let domain_id =
+                domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
+            let taken: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM addresses WHERE address = $1")
+                    .bind(&new.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if taken.is_some() {
+                return Err(StoreError::AlreadyExists(format!("address {}", new.name)));
+            }
+            let created_at = now();
+            let account_id: i64 = sqlx::query_scalar(
+                "INSERT INTO accounts (name, domain_id, password_hash, quota_bytes, is_admin, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(&new.name)
+            .bind(domain_id)
+            .bind(&new.password_hash)
+            .bind(new.quota_bytes)
+            .bind(new.is_admin)
+            .bind(created_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO addresses (address, domain_id, account_id, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&new.name)
+            .bind(domain_id)
+            .bind(account_id)
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+            let uid_validity = crate::mailbox::new_uid_validity();
+            for (name, special_use) in DEFAULT_MAILBOXES {
+                sqlx::query(
+                    "INSERT INTO mailboxes (account_id, name, special_use, uid_validity, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(account_id)
+                .bind(*name)
+                .bind(special_use.map(|s| s.attribute()))
+                .bind(uid_validity)
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(account_id)
+        });
+        let account_id = result.map_err(|e: StoreError| {
+            if e.unique_violation() {
+                StoreError::AlreadyExists(format!("account {}", new.name))
+            } else {
+                e
+            }
+        })?;
+        self.account_by_id(account_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {}", new.name)))
+    }
+
+    pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
+        let account = dispatch!(&self.pool, read, |p| {
+            sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(account)
+    }
+
+    /// The account an address belongs to directly (its canonical address or one of its
+    /// other addresses; not through an alias).
+    pub async fn account_by_address(&self, address: &str) -> Result<Option<Account>> {
+        let account = dispatch!(&self.pool, read, |p| {
+            sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM addresses x JOIN accounts a ON a.id = x.account_id
+                 WHERE x.address = $1"
+            )))
+            .bind(address)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(account)
+    }
+
+    pub async fn list_accounts(&self, domain: Option<&str>) -> Result<Vec<Account>> {
+        let accounts = dispatch!(&self.pool, read, |p| {
+            sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN domains d ON d.id = a.domain_id
+                 WHERE $1 IS NULL OR d.name = $1 ORDER BY a.name"
+            )))
+            .bind(domain)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(accounts)
+    }
+
+    pub async fn set_password_hash(&self, account_id: i64, hash: &str) -> Result<()> {
+        self.update_account(
+            account_id,
+            "UPDATE accounts SET password_hash = $2 WHERE id = $1",
+            hash,
+        )
+        .await
+    }
+
+    pub async fn set_quota(&self, account_id: i64, quota_bytes: i64) -> Result<()> {
+        let done = dispatch!(&self.pool, write, |p| {
+            sqlx::query("UPDATE accounts SET quota_bytes = $2 WHERE id = $1")
+                .bind(account_id)
+                .bind(quota_bytes)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        found(done, account_id)
+    }
+
+    pub async fn set_enabled(&self, account_id: i64, enabled: bool) -> Result<()> {
+        let done = dispatch!(&self.pool, write, |p| {
+            sqlx::query("UPDATE accounts SET enabled = $2 WHERE id = $1")
+                .bind(account_id)
+                .bind(enabled)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        found(done, account_id)
+    }
+
+    async fn update_account(&self, account_id: i64, sql: &'static str, value: &str) -> Result<()> {
+        let done = dispatch!(&self.pool, write, |p| {
+            sqlx::query(sql)
+                .bind(account_id)
+                .bind(value)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        found(done, account_id)
+    }
+
+    /// Deletes an account, its addresses, mailboxes and messages. Their blobs become
+    /// garbage, collected later.
+    pub async fn delete_account(&self, account_id: i64) -> Result<()> {
+        let done = dispatch!(&self.pool, write, |p| {
+            sqlx::query("DELETE FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        found(done, account_id)
+    }
+
+    /// Adds another address that delivers to an account.
+    pub async fn add_account_address(&self, address: &str, account_id: i64) -> Result<()> {
+        let domain = domain_of(address)?.to_owned();
+        let result = dispatch!(&self.pool, write, |p| {
+            let mut tx = p.begin_write().await?;
+            let domain_id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
+                    .bind(&domain)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let domain_id =
+                domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
+            sqlx::query(
+                "INSERT INTO addresses (address, domain_id, account_id, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(address)
+            .bind(domain_id)
+            .bind(account_id)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        });
+        result.map_err(|e: StoreError| {
+            if e.unique_violation() {
+                StoreError::AlreadyExists(format!("address {address}"))
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Removes an address of an account; the canonical address cannot be removed.
+    pub async fn delete_account_address(&self, address: &str) -> Result<()> {
+        let done = dispatch!(&self.pool, write, |p| {
+            sqlx::query(
+                "DELETE FROM addresses WHERE address = $1 AND account_id IS NOT NULL
+                 AND address NOT IN (SELECT name FROM accounts)",
+            )
+            .bind(address)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Err(StoreError::NotFound(format!(
+                "address {address} (or it is an account's canonical address)"
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn addresses_of_account(&self, account_id: i64) -> Result<Vec<String>> {
+        let addresses = dispatch!(&self.pool, read, |p| {
+            sqlx::query_scalar(
+                "SELECT address FROM addresses WHERE account_id = $1 ORDER BY address",
+            )
+            .bind(account_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(addresses)
+    }
+
+    /// What an address delivers to, if it exists.
+    pub async fn lookup_address(&self, address: &str) -> Result<Option<AddressEntry>> {
+        let entry = dispatch!(&self.pool, read, |p| {
+            let row = sqlx::query(
+                "SELECT x.id, x.account_id, a.name AS account_name FROM addresses x
+                 LEFT JOIN accounts a ON a.id = x.account_id WHERE x.address = $1",
+            )
+            .bind(address)
+            .fetch_optional(p)
+            .await?;
+            match row {
+                None => None,
+                Some(row) => {
+                    let account_id: Option<i64> = row.try_get("account_id")?;
+                    match account_id {
+                        Some(account_id) => Some(AddressEntry::Account {
+                            address: address.to_owned(),
+                            account_id,
+                            account_name: row.try_get("account_name")?,
+                        }),
+                        None => {
+                            let id: i64 = row.try_get("id")?;
+                            let targets = sqlx::query_scalar(
+                                "SELECT target FROM alias_targets WHERE address_id = $1 ORDER BY target",
+                            )
+                            .bind(id)
+                            .fetch_all(p)
+                            .await?;
+                            Some(AddressEntry::Alias {
+                                address: address.to_owned(),
+                                targets,
+                            })
+                        }
+                    }
+                }
+            }
+        });
+        Ok(entry)
+    }
+
+    /// Adds targets to an alias, creating the alias if needed.
+    pub async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()> {
+        if targets.is_empty() {
+            return Err(StoreError::Invalid(
+                "an alias needs at least one target".into(),
+            ));
+        }
+        let domain = domain_of(address)?.to_owned();
+        retry_conflicts(|| async {
+            dispatch!(&self.pool, write, |p| {
+                let mut tx = p.begin_write().await?;
+                let domain_id: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
+                        .bind(&domain)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let domain_id =
+                    domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
+                let existing =
+                    sqlx::query("SELECT id, account_id FROM addresses WHERE address = $1")
+                        .bind(address)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let address_id: i64 = match existing {
+                    Some(row) => {
+                        let account_id: Option<i64> = row.try_get("account_id")?;
+                        if account_id.is_some() {
+                            return Err(StoreError::AlreadyExists(format!(
+                                "{address} is an account's address"
+                            )));
+                        }
+                        row.try_get("id")?
+                    }
+                    None => sqlx::query_scalar(
+                        "INSERT INTO addresses (address, domain_id, created_at) VALUES ($1, $2, $3)
+                             RETURNING id",
+                    )
+                    .bind(address)
+                    .bind(domain_id)
+                    .bind(now())
+                    .fetch_one(&mut *tx)
+                    .await?,
+                };
+                for target in targets {
+                    sqlx::query(
+                        "INSERT INTO alias_targets (address_id, target) VALUES ($1, $2)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(address_id)
+                    .bind(target)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Every alias with its targets.
+    pub async fn list_aliases(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let rows: Vec<(String, String)> = dispatch!(&self.pool, read, |p| {
+            sqlx::query_as(
+                "SELECT x.address, t.target FROM addresses x JOIN alias_targets t ON t.address_id = x.id
+                 WHERE x.account_id IS NULL ORDER BY x.address, t.target",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        let mut aliases: Vec<(String, Vec<String>)> = Vec::new();
+        for (address, target) in rows {
+            match aliases.last_mut() {
+                Some((last, targets)) if *last == address => targets.push(target),
+                _ => aliases.push((address, vec![target])),
+            }
+        }
+        Ok(aliases)
+    }
+
+    /// Removes one target of an alias, or the whole alias when `target` is `None` or
+    /// the last target goes.
+    pub async fn delete_alias(&self, address: &str, target: Option<&str>) -> Result<()> {
+        retry_conflicts(|| async {
+            dispatch!(&self.pool, write, |p| {
+                let mut tx = p.begin_write().await?;
+                let id: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM addresses WHERE address = $1 AND account_id IS NULL",
+                )
+                .bind(address)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let id = id.ok_or_else(|| StoreError::NotFound(format!("alias {address}")))?;
+                if let Some(target) = target {
+                    let removed = sqlx::query(
+                        "DELETE FROM alias_targets WHERE address_id = $1 AND target = $2",
+                    )
+                    .bind(id)
+                    .bind(target)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if removed == 0 {
+                        return Err(StoreError::NotFound(format!(
+                            "target {target} of alias {address}"
+                        )));
+                    }
+                }
+                let left: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM alias_targets WHERE address_id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if target.is_none() || left == 0 {
+                    sqlx::query("DELETE FROM addresses WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Counts for `postcell status`.
+    pub async fn counts(&self) -> Result<Vec<(&'static str, i64)>> {
+        let mut counts = Vec::new();
+        for (label, sql) in [
+            ("domains", "SELECT COUNT(*) FROM domains"),
+            ("accounts", "SELECT COUNT(*) FROM accounts"),
+            ("addresses", "SELECT COUNT(*) FROM addresses"),
+            ("messages", "SELECT COUNT(*) FROM messages"),
+            (
+                "bytes",
+                "SELECT CAST(COALESCE(SUM(used_bytes), 0) AS BIGINT) FROM accounts",
+            ),
+            (
+                "queued",
+                "SELECT COUNT(*) FROM outbound_queue WHERE state = 'queued'",
+            ),
+        ] {
+            let n: i64 = dispatch!(&self.pool, read, |p| {
+                sqlx::query_scalar(sql).fetch_one(p).await?
+            });
+            counts.push((label, n));
+        }
+        Ok(counts)
+    }
+}
+
+fn found(rows: u64, account_id: i64) -> Result<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound(format!("account {account_id}")))
+    } else {
+        Ok(())
+    }
+}

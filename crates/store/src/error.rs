@@ -1,0 +1,56 @@
+use thiserror::Error;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached. Protocol layers answer with a
+    /// temporary failure: nothing was committed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("schema migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("blob store: {0}")]
+    Blob(#[from] std::io::Error),
+    #[error("blob {0} is missing")]
+    BlobMissing(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// True when retrying later may succeed (the database is away, a lock timed out,
+    /// a serialisation conflict), as opposed to a request that can never succeed.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            StoreError::Database(e) => !matches!(
+                e,
+                sqlx::Error::RowNotFound
+                    | sqlx::Error::ColumnNotFound(_)
+                    | sqlx::Error::TypeNotFound { .. }
+            ),
+            StoreError::Blob(_) => true,
+            _ => false,
+        }
+    }
+
+    /// A write lost a race with another writer (PostgreSQL deadlock or serialisation
+    /// failure, SQLite busy): the whole transaction can simply be run again.
+    pub(crate) fn is_retryable_conflict(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        matches!(
+            db.code().as_deref(),
+            Some("40001") | Some("40P01") | Some("5") | Some("517") | Some("6")
+        )
+    }
+
+    pub(crate) fn unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
+    }
+}

@@ -1,0 +1,130 @@
+//! Postcell's store: every piece of state a node keeps, in SQLite (one node, the default)
+//! or PostgreSQL (a cell of identical nodes), plus immutable message blobs, the change
+//! feed and leases.
+//!
+//! Callers see one [`Store`] whatever the backend; the backend is picked by
+//! configuration, never by `cfg`. The SQL is written once with `$n` placeholders that
+//! both engines accept, and [`dispatch!`] runs the same body against whichever pool
+//! is open (compiled once per backend, written once).
+//!
+//! The concurrency rules this crate keeps (see `docs/design.md`):
+//! 1. blob first, then the metadata that points to it;
+//! 2. UID and MODSEQ come from the mailbox row in the same transaction as the insert;
+//! 3. callers acknowledge only after the method that stores returns `Ok` (committed);
+//! 4. change notices are hints published after commit; the tables are the truth;
+//! 6. leases, not locks, across nodes;
+//! 7. quota usage changes in the same transaction as the message rows.
+
+// The macros in these two are used by the modules after them.
+#[macro_use]
+mod pool;
+#[macro_use]
+mod log;
+
+mod blob;
+mod delivery;
+mod directory;
+mod error;
+mod feed;
+pub mod flags;
+mod lease;
+mod mailbox;
+mod maildrop;
+mod node;
+mod queue;
+
+pub use blob::{BlobId, BlobStorage};
+pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
+pub use directory::{Account, AddressEntry, DomainRow, NewAccount};
+pub use error::{Result, StoreError};
+pub use feed::{Change, ChangeFeed};
+pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
+pub use mailbox::{DEFAULT_MAILBOXES, Mailbox, SpecialUse};
+pub use maildrop::MaildropMessage;
+pub use node::NodeRow;
+pub use pool::{Backend, Durability};
+pub use queue::OutboundEntry;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub backend: BackendConfig,
+    pub blobs: BlobConfig,
+    /// Identifies this node in leases, heartbeats and the delivery log.
+    pub node_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum BackendConfig {
+    Sqlite {
+        path: PathBuf,
+        durability: Durability,
+    },
+    Postgres {
+        url: String,
+        max_connections: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum BlobConfig {
+    /// Content-addressed files under this folder (local, or a shared mount in a cell).
+    Folder(PathBuf),
+    /// Blob bodies in the `blobs` table of the state database.
+    Database,
+}
+
+/// The store one node works with. Cheap to clone: every field is shared.
+#[derive(Clone)]
+pub struct Store {
+    pool: pool::Pool,
+    blobs: blob::BlobStore,
+    feed: ChangeFeed,
+    node_id: std::sync::Arc<str>,
+}
+
+impl Store {
+    /// Opens (and creates, for SQLite) the store and brings its schema up to date.
+    pub async fn open(config: &StoreConfig) -> Result<Store> {
+        let pool = pool::Pool::open(&config.backend).await?;
+        pool.migrate().await?;
+        let blobs = blob::BlobStore::open(&config.blobs, pool.clone()).await?;
+        let feed = ChangeFeed::start(&pool).await?;
+        Ok(Store {
+            pool,
+            blobs,
+            feed,
+            node_id: config.node_id.as_str().into(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.pool.backend()
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The change feed: (mailbox, modseq) hints published after each commit.
+    pub fn feed(&self) -> &ChangeFeed {
+        &self.feed
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.feed.stop();
+        self.pool.close().await;
+    }
+}
+
+/// Seconds since the Unix epoch; the store keeps every time in this form.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,110 @@
+//! The POP3 view of a mailbox: INBOX as a numbered list, and deletion in one
+//! transaction at QUIT.
+
+use sqlx::Row;
+
+use crate::pool::{WritePool, retry_conflicts};
+use crate::{BlobId, Change, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaildropMessage {
+    pub uid: i64,
+    pub size: i64,
+    pub blob_id: BlobId,
+}
+
+impl Store {
+    /// The INBOX of an account in UID order, with the mailbox's id and UIDVALIDITY.
+    pub async fn maildrop(&self, account_id: i64) -> Result<(i64, i64, Vec<MaildropMessage>)> {
+        let mailbox = self
+            .mailbox_by_name(account_id, "INBOX")
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account_id}")))?;
+        let messages = dispatch!(&self.pool, read, |p| {
+            sqlx::query(
+                "SELECT uid, size, blob_id FROM messages WHERE mailbox_id = $1 ORDER BY uid",
+            )
+            .bind(mailbox.id)
+            .fetch_all(p)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let blob: String = row.try_get("blob_id")?;
+                Ok(MaildropMessage {
+                    uid: row.try_get("uid")?,
+                    size: row.try_get("size")?,
+                    blob_id: BlobId::parse(&blob)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+        });
+        Ok((mailbox.id, mailbox.uid_validity, messages))
+    }
+
+    /// Expunges messages by UID in one transaction: the rows go, tombstones are kept
+    /// for QRESYNC, the quota is credited, and the mailbox gets a new MODSEQ. Returns
+    /// how many were removed (messages already gone are skipped).
+    pub async fn expunge_uids(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        uids: &[i64],
+    ) -> Result<u64> {
+        if uids.is_empty() {
+            return Ok(0);
+        }
+        // The list is built from integers only, so formatting it into SQL is safe.
+        let list = uids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let (removed, change) = retry_conflicts(|| async {
+            dispatch!(&self.pool, write, |p| {
+                let mut tx = p.begin_write().await?;
+                // Account before mailbox: the order every writer locks them in.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE accounts SET used_bytes = used_bytes - CAST((SELECT COALESCE(SUM(size), 0)
+                       FROM messages WHERE mailbox_id = $2 AND uid IN ({list})) AS BIGINT)
+                     WHERE id = $1"
+                )))
+                .bind(account_id)
+                .bind(mailbox_id)
+                .execute(&mut *tx)
+                .await?;
+                let modseq: i64 = sqlx::query_scalar(
+                    "UPDATE mailboxes SET highest_modseq = highest_modseq + 1
+                     WHERE id = $1 AND account_id = $2 RETURNING highest_modseq",
+                )
+                .bind(mailbox_id)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO expunged (mailbox_id, uid, modseq)
+                     SELECT mailbox_id, uid, $2 FROM messages WHERE mailbox_id = $1 AND uid IN ({list})
+                     ON CONFLICT DO NOTHING"
+                )))
+                .bind(mailbox_id)
+                .bind(modseq)
+                .execute(&mut *tx)
+                .await?;
+                let removed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM messages WHERE mailbox_id = $1 AND uid IN ({list})"
+                )))
+                .bind(mailbox_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let change = Change::Mailbox { account_id, mailbox_id, modseq };
+                p.notify_changes(&mut tx, &[change]).await?;
+                tx.commit().await?;
+                Ok((removed, change))
+            })
+        })
+        .await?;
+        self.feed.publish(&[change]);
+        Ok(removed)
+    }
+}

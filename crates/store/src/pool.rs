@@ -1,0 +1,222 @@
+//! The two backends behind one enum, and the macro that runs one body on either.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::{BackendConfig, Change, Result, StoreError};
+
+/// Which engine holds the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// How SQLite makes a commit durable (`PRAGMA synchronous`). `Full` survives power
+/// loss; `Normal` survives a crash of the process but may lose the last commits on
+/// power loss. Postcell acknowledges mail only after a commit, so `Full` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    #[default]
+    Full,
+    Normal,
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    /// SQLite allows one writer at a time; a dedicated single-connection writer pool
+    /// queues writers in-process instead of having them spin on `SQLITE_BUSY`, and
+    /// readers never wait for it (WAL).
+    Sqlite {
+        reader: SqlitePool,
+        writer: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the reader (`read`) or writer (`write`) pool of
+/// whichever backend is open. The body is compiled once per backend.
+macro_rules! dispatch {
+    ($pool:expr, read, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::pool::Pool::Sqlite { reader: $p, .. } => $body,
+            $crate::pool::Pool::Postgres($p) => $body,
+        }
+    };
+    ($pool:expr, write, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::pool::Pool::Sqlite { writer: $p, .. } => $body,
+            $crate::pool::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// What differs between the backends inside a write transaction.
+pub(crate) trait WritePool {
+    type Db: sqlx::Database;
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes cannot fail
+    /// half-way when another process (the command line) wrote in between.
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+
+    /// Queues change notices for other nodes, delivered by PostgreSQL only if the
+    /// transaction commits. SQLite has no other nodes: the in-process feed suffices.
+    fn notify_changes(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Self::Db>,
+        changes: &[Change],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+impl WritePool for SqlitePool {
+    type Db = sqlx::Sqlite;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn notify_changes(
+        &self,
+        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _changes: &[Change],
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+impl WritePool for PgPool {
+    type Db = sqlx::Postgres;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+
+    async fn notify_changes(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        changes: &[Change],
+    ) -> Result<(), sqlx::Error> {
+        for change in changes {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::feed::PG_CHANNEL)
+                .bind(change.to_payload())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Pool {
+    pub(crate) async fn open(config: &BackendConfig) -> Result<Pool> {
+        match config {
+            BackendConfig::Sqlite { path, durability } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(match durability {
+                        Durability::Full => SqliteSynchronous::Full,
+                        Durability::Normal => SqliteSynchronous::Normal,
+                    })
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let writer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect_with(options.clone())
+                    .await?;
+                let reader = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Ok(Pool::Sqlite { reader, writer })
+            }
+            BackendConfig::Postgres {
+                url,
+                max_connections,
+            } => {
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?
+                    .application_name("postcell");
+                let pool = PgPoolOptions::new()
+                    .max_connections(*max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                Ok(Pool::Postgres(pool))
+            }
+        }
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Pool::Sqlite { .. } => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        match self {
+            Pool::Sqlite { writer, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(writer).await?
+            }
+            Pool::Postgres(pool) => {
+                // Several nodes may start at once; sqlx takes an advisory lock for us.
+                sqlx::migrate!("./migrations/postgres").run(pool).await?
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Pool::Sqlite { reader, writer } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Runs a write transaction again when it lost a race (deadlock, serialisation
+/// failure, busy database). The closure must be safe to run again from the start.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_retryable_conflict() && tries < 5 => {
+                tries += 1;
+                tracing::debug!(error = %e, tries, "write conflict, retrying");
+                tokio::time::sleep(Duration::from_millis(5 << tries)).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,654 @@
+//! The store's behaviour suite: every test runs against SQLite and against a real
+//! PostgreSQL started for the test run, and must pass the same way on both.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use postcell_store::{
+    AddressEntry, BackendConfig, BlobConfig, Change, Delivery, DeliveryOutcome, DeliveryStatus,
+    DeliveryTarget, Durability, LogQuery, NewAccount, RecipientOutcome, Store, StoreConfig,
+    StoreError,
+};
+use tempfile::TempDir;
+
+/// A store plus whatever must live as long as it (the temporary folder).
+struct Fixture {
+    store: Store,
+    config: StoreConfig,
+    _dir: TempDir,
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            backend: BackendConfig::Sqlite {
+                path: dir.path().join("state.db"),
+                durability: Durability::Full,
+            },
+            blobs: BlobConfig::Folder(dir.path().join("blobs")),
+            node_id: "node-a".into(),
+        };
+        Fixture {
+            store: Store::open(&config).await.unwrap(),
+            config,
+            _dir: dir,
+        }
+    }
+
+    async fn postgres() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = postcell_testkit::shared_postgres()
+            .fresh_database()
+            .unwrap();
+        let config = StoreConfig {
+            backend: BackendConfig::Postgres {
+                url,
+                max_connections: 20,
+            },
+            blobs: BlobConfig::Database,
+            node_id: "node-a".into(),
+        };
+        Fixture {
+            store: Store::open(&config).await.unwrap(),
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// A second node on the same store (PostgreSQL: another connection pool).
+    async fn second_node(&self) -> Store {
+        let mut config = self.config.clone();
+        config.node_id = "node-b".into();
+        Store::open(&config).await.unwrap()
+    }
+}
+
+/// Runs one check against both backends.
+macro_rules! on_both_backends {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() { super::$check(super::Fixture::sqlite().await).await }) *
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() { super::$check(super::Fixture::postgres().await).await }) *
+        }
+    };
+}
+
+on_both_backends!(
+    directory_round_trip,
+    aliases_hold_several_targets,
+    delivery_assigns_increasing_uids_and_charges_quota,
+    over_quota_commits_nothing,
+    remote_targets_go_to_the_queue,
+    concurrent_deliveries_are_each_stored_once,
+    expunge_removes_credits_and_keeps_tombstones,
+    leases_exclude_expire_and_release,
+    change_feed_reaches_other_nodes,
+    blobs_are_content_addressed,
+    delivery_log_is_searchable,
+);
+
+async fn account(store: &Store, name: &str, quota: i64) -> i64 {
+    let domain = name.rsplit_once('@').unwrap().1;
+    match store.add_domain(domain).await {
+        Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+        Err(e) => panic!("{e}"),
+    }
+    store
+        .create_account(&NewAccount {
+            name: name.into(),
+            password_hash: "$argon2id$not-checked-here".into(),
+            quota_bytes: quota,
+            is_admin: false,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+async fn deliver_bytes(
+    store: &Store,
+    data: &[u8],
+    targets: Vec<DeliveryTarget>,
+) -> DeliveryOutcome {
+    let blob_id = store.put_blob(data.to_vec()).await.unwrap();
+    store
+        .deliver(&Delivery {
+            blob_id,
+            size: data.len() as i64,
+            internal_date: postcell_store::now(),
+            message_id: Some("<m@example.org>".into()),
+            sender: "sender@example.net".into(),
+            remote: Some("test".into()),
+            targets,
+        })
+        .await
+        .unwrap()
+}
+
+fn local(account_id: i64) -> DeliveryTarget {
+    DeliveryTarget::Local {
+        account_id,
+        recipient: format!("rcpt-{account_id}@example.org"),
+    }
+}
+
+async fn directory_round_trip(f: Fixture) {
+    let store = &f.store;
+    store.add_domain("example.org").await.unwrap();
+    assert!(matches!(
+        store.add_domain("example.org").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let id = account(store, "alice@example.org", 0).await;
+    let again = store
+        .create_account(&NewAccount {
+            name: "alice@example.org".into(),
+            password_hash: "x".into(),
+            quota_bytes: 0,
+            is_admin: false,
+        })
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists(_))),
+        "{again:?}"
+    );
+    let no_domain = store
+        .create_account(&NewAccount {
+            name: "bob@nowhere.test".into(),
+            password_hash: "x".into(),
+            quota_bytes: 0,
+            is_admin: false,
+        })
+        .await;
+    assert!(
+        matches!(no_domain, Err(StoreError::NotFound(_))),
+        "{no_domain:?}"
+    );
+
+    store
+        .add_account_address("a.smith@example.org", id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .account_by_address("a.smith@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+    assert_eq!(
+        store.addresses_of_account(id).await.unwrap(),
+        vec![
+            "a.smith@example.org".to_string(),
+            "alice@example.org".to_string()
+        ]
+    );
+    let names: Vec<String> = store
+        .mailboxes(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    for expected in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let sent = store.mailbox_by_name(id, "Sent").await.unwrap().unwrap();
+    assert_eq!(sent.special_use.as_deref(), Some("\\Sent"));
+
+    store.set_quota(id, 1000).await.unwrap();
+    store.set_enabled(id, false).await.unwrap();
+    let alice = store.account_by_id(id).await.unwrap().unwrap();
+    assert_eq!((alice.quota_bytes, alice.enabled), (1000, false));
+
+    let domains = store.list_domains().await.unwrap();
+    assert_eq!((domains[0].accounts, domains[0].addresses), (1, 2));
+    assert!(matches!(
+        store.delete_domain("example.org").await,
+        Err(StoreError::Invalid(_))
+    ));
+    store
+        .delete_account_address("a.smith@example.org")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .delete_account_address("alice@example.org")
+            .await
+            .is_err(),
+        "canonical address must stay"
+    );
+    store.delete_account(id).await.unwrap();
+    assert!(
+        store
+            .account_by_address("alice@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.mailboxes(id).await.unwrap().is_empty());
+    store.delete_domain("example.org").await.unwrap();
+    assert!(store.list_domains().await.unwrap().is_empty());
+}
+
+async fn aliases_hold_several_targets(f: Fixture) {
+    let store = &f.store;
+    let bob = account(store, "bob@example.org", 0).await;
+    store
+        .add_alias(
+            "team@example.org",
+            &["bob@example.org".into(), "carol@elsewhere.test".into()],
+        )
+        .await
+        .unwrap();
+    store
+        .add_alias("team@example.org", &["dave@example.org".into()])
+        .await
+        .unwrap();
+    let Some(AddressEntry::Alias { targets, .. }) =
+        store.lookup_address("team@example.org").await.unwrap()
+    else {
+        panic!("team@ should be an alias");
+    };
+    assert_eq!(
+        targets,
+        vec![
+            "bob@example.org",
+            "carol@elsewhere.test",
+            "dave@example.org"
+        ]
+    );
+    assert!(matches!(
+        store.lookup_address("bob@example.org").await.unwrap(),
+        Some(AddressEntry::Account { account_id, .. }) if account_id == bob
+    ));
+    assert!(matches!(
+        store
+            .add_alias("bob@example.org", &["x@example.org".into()])
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    store
+        .delete_alias("team@example.org", Some("dave@example.org"))
+        .await
+        .unwrap();
+    assert_eq!(store.list_aliases().await.unwrap()[0].1.len(), 2);
+    store.delete_alias("team@example.org", None).await.unwrap();
+    assert!(
+        store
+            .lookup_address("team@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        store.delete_alias("team@example.org", None).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn delivery_assigns_increasing_uids_and_charges_quota(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 0).await;
+    let b = account(store, "b@example.org", 0).await;
+    let mut last = (0, 0);
+    for i in 0..5 {
+        let body = format!("Subject: {i}\r\n\r\nbody {i}\r\n");
+        let DeliveryOutcome::Done(outcomes) =
+            deliver_bytes(store, body.as_bytes(), vec![local(a), local(b)]).await
+        else {
+            panic!("no quota set, must deliver");
+        };
+        assert_eq!(outcomes.len(), 2);
+        let RecipientOutcome::Delivered { uid, modseq, .. } = outcomes[0] else {
+            panic!()
+        };
+        assert!(
+            uid > last.0 && modseq > last.1,
+            "uid {uid} modseq {modseq} after {last:?}"
+        );
+        last = (uid, modseq);
+    }
+    let (_, _, messages) = store.maildrop(a).await.unwrap();
+    assert_eq!(
+        messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    let total: i64 = messages.iter().map(|m| m.size).sum();
+    assert_eq!(
+        store.account_by_id(a).await.unwrap().unwrap().used_bytes,
+        total
+    );
+    let body = store.get_blob(&messages[2].blob_id).await.unwrap();
+    assert_eq!(body, b"Subject: 2\r\n\r\nbody 2\r\n");
+    let inbox = store.mailbox_by_name(b, "INBOX").await.unwrap().unwrap();
+    assert_eq!((inbox.uid_next, inbox.highest_modseq), (6, 6));
+}
+
+async fn over_quota_commits_nothing(f: Fixture) {
+    let store = &f.store;
+    let roomy = account(store, "roomy@example.org", 0).await;
+    let tight = account(store, "tight@example.org", 100).await;
+    let big = vec![b'x'; 80];
+    assert!(matches!(
+        deliver_bytes(store, &big, vec![local(tight)]).await,
+        DeliveryOutcome::Done(_)
+    ));
+    let outcome = deliver_bytes(store, &big, vec![local(roomy), local(tight)]).await;
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::OverQuota {
+            accounts: vec![tight],
+            permanent: false
+        }
+    );
+    // All or nothing: the roomy account did not get its copy either.
+    assert!(store.maildrop(roomy).await.unwrap().2.is_empty());
+    assert_eq!(
+        store
+            .account_by_id(roomy)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_bytes,
+        0
+    );
+    let huge = vec![b'y'; 200];
+    let outcome = deliver_bytes(store, &huge, vec![local(tight)]).await;
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::OverQuota {
+            accounts: vec![tight],
+            permanent: true
+        }
+    );
+    assert_eq!(
+        store
+            .account_by_id(tight)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_bytes,
+        80
+    );
+}
+
+async fn remote_targets_go_to_the_queue(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 0).await;
+    let outcome = deliver_bytes(
+        store,
+        b"Subject: out\r\n\r\nx\r\n",
+        vec![
+            local(a),
+            DeliveryTarget::Remote {
+                recipient: "far@elsewhere.test".into(),
+            },
+        ],
+    )
+    .await;
+    let DeliveryOutcome::Done(outcomes) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let RecipientOutcome::Queued { queue_id } = outcomes[1] else {
+        panic!("{outcomes:?}")
+    };
+    let queued = store.queued(10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].id, queued[0].recipient.as_str()),
+        (queue_id, "far@elsewhere.test")
+    );
+    assert_eq!(queued[0].sender, "sender@example.net");
+}
+
+async fn concurrent_deliveries_are_each_stored_once(f: Fixture) {
+    const TASKS: usize = 50;
+    const EACH: usize = 40;
+    let store = f.store.clone();
+    let mut accounts = Vec::new();
+    for i in 0..10 {
+        accounts.push(account(&store, &format!("u{i}@example.org"), 0).await);
+    }
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        let accounts = accounts.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..EACH {
+                let body = format!("Message-ID: <{t}.{n}@test>\r\n\r\ntask {t} message {n}\r\n");
+                let target = accounts[(t * EACH + n) % accounts.len()];
+                let outcome = deliver_bytes(&store, body.as_bytes(), vec![local(target)]).await;
+                assert!(matches!(outcome, DeliveryOutcome::Done(_)), "{outcome:?}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut bodies = HashSet::new();
+    for &a in &accounts {
+        let (_, _, messages) = store.maildrop(a).await.unwrap();
+        let uids: Vec<i64> = messages.iter().map(|m| m.uid).collect();
+        assert!(
+            uids.windows(2).all(|w| w[0] < w[1]),
+            "UIDs not strictly increasing: {uids:?}"
+        );
+        let total: i64 = messages.iter().map(|m| m.size).sum();
+        assert_eq!(
+            store.account_by_id(a).await.unwrap().unwrap().used_bytes,
+            total
+        );
+        for m in messages {
+            assert!(
+                bodies.insert(store.get_blob(&m.blob_id).await.unwrap()),
+                "a message is stored twice"
+            );
+        }
+    }
+    assert_eq!(bodies.len(), TASKS * EACH);
+}
+
+async fn expunge_removes_credits_and_keeps_tombstones(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 0).await;
+    for i in 0..4 {
+        deliver_bytes(store, format!("n{i}\r\n").as_bytes(), vec![local(a)]).await;
+    }
+    let (mailbox, _, before) = store.maildrop(a).await.unwrap();
+    let modseq_before = store
+        .mailbox_by_name(a, "INBOX")
+        .await
+        .unwrap()
+        .unwrap()
+        .highest_modseq;
+    let mut feed = store.feed().subscribe();
+    assert_eq!(
+        store.expunge_uids(a, mailbox, &[2, 4, 99]).await.unwrap(),
+        2
+    );
+    let (_, _, after) = store.maildrop(a).await.unwrap();
+    assert_eq!(after.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 3]);
+    let used = store.account_by_id(a).await.unwrap().unwrap().used_bytes;
+    assert_eq!(used, after.iter().map(|m| m.size).sum::<i64>());
+    assert!(used < before.iter().map(|m| m.size).sum::<i64>());
+    let inbox = store.mailbox_by_name(a, "INBOX").await.unwrap().unwrap();
+    assert_eq!(inbox.highest_modseq, modseq_before + 1);
+    let change = tokio::time::timeout(Duration::from_secs(2), feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        change,
+        Change::Mailbox {
+            account_id: a,
+            mailbox_id: mailbox,
+            modseq: inbox.highest_modseq
+        }
+    );
+    // Expunging again changes nothing but is not an error.
+    assert_eq!(store.expunge_uids(a, mailbox, &[2]).await.unwrap(), 0);
+}
+
+async fn leases_exclude_expire_and_release(f: Fixture) {
+    let store = &f.store;
+    let ttl = Duration::from_secs(60);
+    assert!(
+        store
+            .acquire_lease("pop3:1", "node-a:s1", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_lease("pop3:1", "node-b:s2", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acquire_lease("pop3:1", "node-a:s1", ttl)
+            .await
+            .unwrap(),
+        "re-acquiring our own lease"
+    );
+    assert!(store.renew_lease("pop3:1", "node-a:s1", ttl).await.unwrap());
+    assert!(!store.renew_lease("pop3:1", "node-b:s2", ttl).await.unwrap());
+    assert_eq!(
+        store.lease_holder("pop3:1").await.unwrap().unwrap().0,
+        "node-a:s1"
+    );
+    store.release_lease("pop3:1", "node-b:s2").await.unwrap();
+    assert!(
+        !store
+            .acquire_lease("pop3:1", "node-b:s2", ttl)
+            .await
+            .unwrap(),
+        "others cannot release it"
+    );
+    store.release_lease("pop3:1", "node-a:s1").await.unwrap();
+    assert!(
+        store
+            .acquire_lease("pop3:1", "node-b:s2", Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+    // A holder that stops renewing loses the lease when it expires.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(
+        store
+            .acquire_lease("pop3:1", "node-a:s3", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(!store.renew_lease("pop3:1", "node-b:s2", ttl).await.unwrap());
+}
+
+async fn change_feed_reaches_other_nodes(f: Fixture) {
+    let a = account(&f.store, "a@example.org", 0).await;
+    let other = f.second_node().await;
+    let mut local_feed = f.store.feed().subscribe();
+    let mut remote_feed = other.feed().subscribe();
+    let DeliveryOutcome::Done(outcomes) = deliver_bytes(&f.store, b"x\r\n", vec![local(a)]).await
+    else {
+        panic!()
+    };
+    let RecipientOutcome::Delivered {
+        mailbox_id, modseq, ..
+    } = outcomes[0]
+    else {
+        panic!()
+    };
+    let expected = Change::Mailbox {
+        account_id: a,
+        mailbox_id,
+        modseq,
+    };
+    let seen = tokio::time::timeout(Duration::from_secs(1), local_feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, expected);
+    if f.store.backend() == postcell_store::Backend::Postgres {
+        // Another node hears it through NOTIFY within a second.
+        let seen = tokio::time::timeout(Duration::from_secs(1), remote_feed.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen, expected);
+    }
+    other.close().await;
+}
+
+async fn blobs_are_content_addressed(f: Fixture) {
+    let store = &f.store;
+    let one = store.put_blob(b"same bytes".to_vec()).await.unwrap();
+    let two = store.put_blob(b"same bytes".to_vec()).await.unwrap();
+    assert_eq!(one, two);
+    assert_eq!(one.as_str().len(), 64);
+    assert_eq!(store.get_blob(&one).await.unwrap(), b"same bytes");
+    let missing = postcell_store::BlobId::of(b"never written");
+    assert!(matches!(
+        store.get_blob(&missing).await,
+        Err(StoreError::BlobMissing(_))
+    ));
+    assert!(postcell_store::BlobId::parse("../../etc/passwd").is_err());
+}
+
+async fn delivery_log_is_searchable(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 0).await;
+    deliver_bytes(store, b"x\r\n", vec![local(a)]).await;
+    store
+        .record_delivery(&postcell_store::LogEntry {
+            direction: postcell_store::Direction::Inbound,
+            queue_id: None,
+            message_id: None,
+            sender: "spammer@bad.test".into(),
+            recipient: "nobody@example.org".into(),
+            status: DeliveryStatus::Rejected,
+            remote: Some("192.0.2.9".into()),
+            reply: Some("550 5.1.1 User unknown".into()),
+        })
+        .await
+        .unwrap();
+    let all = store.search_log(&LogQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].status, "rejected", "newest first");
+    assert_eq!(all[0].node, "node-a");
+    let rejected = store
+        .search_log(&LogQuery {
+            status: Some(DeliveryStatus::Rejected),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rejected.len(), 1);
+    let by_address = store
+        .search_log(&LogQuery {
+            address: Some(format!("rcpt-{a}@example.org")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_address.len(), 1);
+    assert_eq!(by_address[0].status, "delivered");
+    let future = store
+        .search_log(&LogQuery {
+            since: Some(postcell_store::now() + 3600),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(future.is_empty());
+}

@@ -1,0 +1,21 @@
+//! Test harness shared by the Postcell crates.
+//!
+//! * [`pg`]: a throwaway PostgreSQL server built from the system binaries,
+//!   either per test ([`TempPostgres::start`]) or one per test binary
+//!   ([`pg::shared`]) with a fresh database per test.
+//! * [`ports`]: picking free TCP ports and waiting for a listener.
+//! * [`process`]: child processes that cannot outlive a test, Python helpers
+//!   and checks for external tools.
+//!
+//! External tools (PostgreSQL, python3, swaks, openssl, postfix) are installed
+//! by `scripts/test`. Tests never skip when a tool is missing: they panic
+//! with a message naming the tool and how to install it, because a silently
+//! skipped interop test looks exactly like a passing one.
+
+pub mod pg;
+pub mod ports;
+pub mod process;
+
+pub use pg::{TempPostgres, shared as shared_postgres};
+pub use ports::{free_port, wait_for_port};
+pub use process::{ChildGuard, expect_tool, find_tool, python3, require_tool, run_python_file};
