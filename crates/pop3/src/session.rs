@@ -39,7 +39,7 @@ enum State {
 /// What a command did to the session.
 enum Step {
     Stay,
-    Become(State),
+    Become(Box<State>),
     /// QUIT in TRANSACTION: enter UPDATE.
     Update,
     Close,
@@ -124,7 +124,7 @@ pub(crate) async fn run(server: Arc<Pop3Server>, mut conn: Connection) {
         };
         match step {
             Step::Stay => {}
-            Step::Become(next) => state = next,
+            Step::Become(next) => state = *next,
             Step::Close => break,
             Step::Update => {
                 if let State::Transaction(transaction) = state {
@@ -430,11 +430,11 @@ async fn login(session: &mut Session, username: &str, password: &str) -> Step {
     let (messages, octets) = maildrop.stat();
     tracing::info!(messages, octets, "logged in");
     session.conn.write(&reply::logged_in(messages, octets));
-    Step::Become(State::Transaction(Transaction {
+    Step::Become(Box::new(State::Transaction(Transaction {
         account_id: account.id,
         maildrop,
         lease,
-    }))
+    })))
 }
 
 /// TRANSACTION: the maildrop is ours, as it was at login, with deleted marks.
