@@ -30,6 +30,7 @@ pub mod flags;
 mod lease;
 mod mailbox;
 mod maildrop;
+mod message;
 mod node;
 mod queue;
 
@@ -41,6 +42,10 @@ pub use feed::{Change, ChangeFeed};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
 pub use mailbox::{DEFAULT_MAILBOXES, Mailbox, SpecialUse};
 pub use maildrop::MaildropMessage;
+pub use message::{
+    AppendOutcome, CopyOutcome, FlagChange, FlagOperation, FlagOutcome, MailboxChanges,
+    MessageMeta, UidRanges,
+};
 pub use node::NodeRow;
 pub use pool::{Backend, Durability};
 pub use queue::OutboundEntry;

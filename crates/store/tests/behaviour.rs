@@ -4,10 +4,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use postcell_store::flags::{DELETED, FLAGGED, SEEN};
 use postcell_store::{
-    AddressEntry, BackendConfig, BlobConfig, Change, Delivery, DeliveryOutcome, DeliveryStatus,
-    DeliveryTarget, Durability, LogQuery, NewAccount, RecipientOutcome, Store, StoreConfig,
-    StoreError,
+    AddressEntry, AppendOutcome, BackendConfig, BlobConfig, Change, CopyOutcome, Delivery,
+    DeliveryOutcome, DeliveryStatus, DeliveryTarget, Durability, FlagChange, FlagOperation,
+    LogQuery, NewAccount, RecipientOutcome, Store, StoreConfig, StoreError, UidRanges,
 };
 use tempfile::TempDir;
 
@@ -90,6 +91,9 @@ on_both_backends!(
     change_feed_reaches_other_nodes,
     blobs_are_content_addressed,
     delivery_log_is_searchable,
+    mailboxes_are_created_renamed_and_deleted,
+    append_store_and_changes_since,
+    copy_and_move_keep_flags_and_assign_new_uids,
 );
 
 async fn account(store: &Store, name: &str, quota: i64) -> i64 {
@@ -651,4 +655,284 @@ async fn delivery_log_is_searchable(f: Fixture) {
         .await
         .unwrap();
     assert!(future.is_empty());
+}
+
+async fn mailboxes_are_created_renamed_and_deleted(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 0).await;
+    let work = store.create_mailbox(a, "Work", None).await.unwrap();
+    store.create_mailbox(a, "Work/2026", None).await.unwrap();
+    assert!(matches!(
+        store.create_mailbox(a, "Work", None).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.create_mailbox(a, "inbox", None).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let blob = store.put_blob(b"m\r\n".to_vec()).await.unwrap();
+    store.append(a, work.id, &blob, 3, 0, &[], 1).await.unwrap();
+    store.rename_mailbox(a, "Work", "Jobs").await.unwrap();
+    let names: Vec<String> = store
+        .mailboxes(a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(
+        names.contains(&"Jobs".to_string()) && names.contains(&"Jobs/2026".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.starts_with("Work")), "{names:?}");
+    let jobs = store.mailbox_by_name(a, "Jobs").await.unwrap().unwrap();
+    assert_eq!(
+        store.mailbox_messages(jobs.id).await.unwrap().len(),
+        1,
+        "messages follow the rename"
+    );
+    assert_eq!(store.account_by_id(a).await.unwrap().unwrap().used_bytes, 3);
+
+    // Renaming INBOX moves its messages and leaves it empty (RFC 9051 6.3.6).
+    deliver_bytes(store, b"in\r\n", vec![local(a)]).await;
+    store.rename_mailbox(a, "INBOX", "Old").await.unwrap();
+    let inbox = store.mailbox_by_name(a, "INBOX").await.unwrap().unwrap();
+    assert!(store.mailbox_messages(inbox.id).await.unwrap().is_empty());
+    let old = store.mailbox_by_name(a, "Old").await.unwrap().unwrap();
+    assert_eq!(store.mailbox_messages(old.id).await.unwrap().len(), 1);
+
+    store.set_subscribed(a, "Jobs", false).await.unwrap();
+    assert!(
+        !store
+            .mailbox_by_name(a, "Jobs")
+            .await
+            .unwrap()
+            .unwrap()
+            .subscribed
+    );
+    store.delete_mailbox(a, "Jobs").await.unwrap();
+    assert_eq!(
+        store.account_by_id(a).await.unwrap().unwrap().used_bytes,
+        4,
+        "the deleted mailbox's bytes are credited"
+    );
+    assert!(matches!(
+        store.delete_mailbox(a, "INBOX").await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.delete_mailbox(a, "Nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn append_store_and_changes_since(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 10).await;
+    let inbox = store.mailbox_by_name(a, "INBOX").await.unwrap().unwrap();
+    let blob = store.put_blob(b"12345\r\n".to_vec()).await.unwrap();
+    let AppendOutcome::Appended {
+        uid,
+        modseq,
+        uid_validity,
+    } = store
+        .append(a, inbox.id, &blob, 7, SEEN, &["$Work".into()], 100)
+        .await
+        .unwrap()
+    else {
+        panic!("fits in the quota")
+    };
+    assert_eq!((uid, uid_validity), (1, inbox.uid_validity));
+    assert_eq!(
+        store
+            .append(a, inbox.id, &blob, 7, 0, &[], 100)
+            .await
+            .unwrap(),
+        AppendOutcome::OverQuota
+    );
+    store.set_quota(a, 0).await.unwrap();
+    store
+        .append(a, inbox.id, &blob, 7, 0, &[], 100)
+        .await
+        .unwrap();
+
+    let all = store.mailbox_messages(inbox.id).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|m| (m.uid, m.flags, m.keywords.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, SEEN, "$Work"), (2, 0, "")]
+    );
+
+    let flag = |operation, flags, unchanged_since| FlagChange {
+        operation,
+        flags,
+        keywords: vec![],
+        unchanged_since,
+    };
+    let out = store
+        .store_flags(
+            a,
+            inbox.id,
+            &UidRanges::all(),
+            &flag(FlagOperation::Add, FLAGGED, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.updated.len(), 2);
+    let after_flag = out.updated[0].modseq;
+    assert!(after_flag > modseq);
+    assert!(
+        out.updated
+            .iter()
+            .all(|m| m.flags & FLAGGED != 0 && m.modseq == after_flag)
+    );
+    // Setting what is already set changes nothing and spends no MODSEQ.
+    let again = store
+        .store_flags(
+            a,
+            inbox.id,
+            &UidRanges::all(),
+            &flag(FlagOperation::Add, FLAGGED, None),
+        )
+        .await
+        .unwrap();
+    assert!(again.updated.is_empty());
+    assert_eq!(
+        store
+            .mailbox_by_name(a, "INBOX")
+            .await
+            .unwrap()
+            .unwrap()
+            .highest_modseq,
+        after_flag
+    );
+    // CONDSTORE: UNCHANGEDSINCE older than the message's MODSEQ fails for it.
+    let cond = store
+        .store_flags(
+            a,
+            inbox.id,
+            &UidRanges::from_uids(&[1]),
+            &flag(FlagOperation::Add, DELETED, Some(after_flag - 1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!((cond.updated.len(), cond.modified), (0, vec![1]));
+    store
+        .store_flags(
+            a,
+            inbox.id,
+            &UidRanges::from_uids(&[1]),
+            &flag(FlagOperation::Add, DELETED, Some(after_flag)),
+        )
+        .await
+        .unwrap();
+
+    let changes = store.changes_since(inbox.id, after_flag).await.unwrap();
+    assert_eq!(
+        changes.changed.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert!(changes.expunged.is_empty());
+    let expunged = store
+        .expunge_deleted(a, inbox.id, &UidRanges::all())
+        .await
+        .unwrap();
+    assert_eq!(expunged, vec![1]);
+    let changes = store.changes_since(inbox.id, after_flag).await.unwrap();
+    assert_eq!(changes.expunged, vec![1]);
+    assert_eq!(
+        changes.highest_modseq,
+        store
+            .mailbox_by_name(a, "INBOX")
+            .await
+            .unwrap()
+            .unwrap()
+            .highest_modseq
+    );
+    assert_eq!(store.account_by_id(a).await.unwrap().unwrap().used_bytes, 7);
+}
+
+async fn copy_and_move_keep_flags_and_assign_new_uids(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 0).await;
+    let inbox = store.mailbox_by_name(a, "INBOX").await.unwrap().unwrap();
+    let archive = store.mailbox_by_name(a, "Archive").await.unwrap().unwrap();
+    for i in 0..3 {
+        let blob = store
+            .put_blob(format!("m{i}\r\n").into_bytes())
+            .await
+            .unwrap();
+        store
+            .append(a, inbox.id, &blob, 4, SEEN, &["k".into()], 1)
+            .await
+            .unwrap();
+    }
+    let CopyOutcome::Copied {
+        uid_validity,
+        pairs,
+    } = store
+        .copy_messages(
+            a,
+            inbox.id,
+            &UidRanges::from_uids(&[1, 3]),
+            archive.id,
+            false,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (uid_validity, pairs),
+        (archive.uid_validity, vec![(1, 1), (3, 2)])
+    );
+    assert_eq!(
+        store.account_by_id(a).await.unwrap().unwrap().used_bytes,
+        20,
+        "a copy counts against the quota"
+    );
+    let copied = store.mailbox_messages(archive.id).await.unwrap();
+    assert!(copied.iter().all(|m| m.flags == SEEN && m.keywords == "k"));
+
+    let CopyOutcome::Copied { pairs, .. } = store
+        .copy_messages(a, inbox.id, &UidRanges::from_uids(&[2]), archive.id, true)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(pairs, vec![(2, 3)]);
+    assert_eq!(
+        store
+            .mailbox_messages(inbox.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    assert_eq!(
+        store.account_by_id(a).await.unwrap().unwrap().used_bytes,
+        20,
+        "a move does not"
+    );
+    let inbox_now = store.mailbox_by_name(a, "INBOX").await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .changes_since(inbox.id, inbox_now.highest_modseq - 1)
+            .await
+            .unwrap()
+            .expunged,
+        vec![2]
+    );
+    let next = store
+        .mailbox_by_name(a, "Archive")
+        .await
+        .unwrap()
+        .unwrap()
+        .uid_next;
+    assert_eq!(next, 4);
 }

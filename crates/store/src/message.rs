@@ -1,0 +1,567 @@
+//! Messages in mailboxes, as IMAP needs them: listing, changes since a MODSEQ, flags,
+//! APPEND, COPY, MOVE and EXPUNGE. Every change takes the mailbox's next MODSEQ in the
+//! same transaction (rule 2) and publishes a hint after commit (rule 4).
+
+use sqlx::Row;
+
+use crate::pool::{WritePool, retry_conflicts};
+use crate::{BlobId, Change, Result, Store, StoreError};
+
+/// A set of UIDs as inclusive ranges, e.g. `[(1, 3), (7, 7)]` for `1:3,7`. Ranges are
+/// written into SQL as integers, so they need no placeholders.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UidRanges(pub Vec<(i64, i64)>);
+
+impl UidRanges {
+    pub fn all() -> UidRanges {
+        UidRanges(vec![(1, i64::MAX)])
+    }
+
+    pub fn from_uids(uids: &[i64]) -> UidRanges {
+        let mut sorted = uids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut ranges: Vec<(i64, i64)> = Vec::new();
+        for uid in sorted {
+            match ranges.last_mut() {
+                Some((_, hi)) if *hi + 1 == uid => *hi = uid,
+                _ => ranges.push((uid, uid)),
+            }
+        }
+        UidRanges(ranges)
+    }
+
+    /// `(uid BETWEEN a AND b OR ...)`; `FALSE` for an empty set.
+    fn sql(&self) -> String {
+        if self.0.is_empty() {
+            return "(1 = 0)".to_owned();
+        }
+        let terms: Vec<String> = self
+            .0
+            .iter()
+            .map(|(lo, hi)| {
+                let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+                if lo == hi {
+                    format!("uid = {lo}")
+                } else {
+                    format!("uid BETWEEN {lo} AND {hi}")
+                }
+            })
+            .collect();
+        format!("({})", terms.join(" OR "))
+    }
+}
+
+/// What a message row holds, without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: i64,
+    pub modseq: i64,
+    /// System flags as bits (see [`crate::flags`]).
+    pub flags: i64,
+    /// Keywords, space separated, sorted.
+    pub keywords: String,
+    pub size: i64,
+    pub internal_date: i64,
+    pub blob_id: BlobId,
+}
+
+/// Changes in a mailbox since a MODSEQ: rows changed or added, and UIDs expunged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailboxChanges {
+    pub changed: Vec<MessageMeta>,
+    pub expunged: Vec<i64>,
+    pub highest_modseq: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOperation {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// A STORE: which flags, how, and (CONDSTORE) only on messages not modified since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagChange {
+    pub operation: FlagOperation,
+    pub flags: i64,
+    pub keywords: Vec<String>,
+    pub unchanged_since: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlagOutcome {
+    /// Messages whose flags changed, with their new state and MODSEQ.
+    pub updated: Vec<MessageMeta>,
+    /// UIDs skipped because they changed after `unchanged_since` (RFC 7162 MODIFIED).
+    pub modified: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Appended {
+        uid_validity: i64,
+        uid: i64,
+        modseq: i64,
+    },
+    OverQuota,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// `(source UID, new UID)` pairs in source UID order, for COPYUID.
+    Copied {
+        uid_validity: i64,
+        pairs: Vec<(i64, i64)>,
+    },
+    OverQuota,
+}
+
+const META_COLUMNS: &str = "uid, modseq, flags, keywords, size, internal_date, blob_id";
+
+fn meta_from_row<R: Row>(row: &R) -> Result<MessageMeta>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let blob: String = row.try_get("blob_id")?;
+    Ok(MessageMeta {
+        uid: row.try_get("uid")?,
+        modseq: row.try_get("modseq")?,
+        flags: row.try_get("flags")?,
+        keywords: row.try_get("keywords")?,
+        size: row.try_get("size")?,
+        internal_date: row.try_get("internal_date")?,
+        blob_id: BlobId::parse(&blob)?,
+    })
+}
+
+/// Keywords after a change, sorted and without duplicates.
+fn apply_keywords(current: &str, change: &FlagChange) -> String {
+    let mut words: Vec<&str> = match change.operation {
+        FlagOperation::Replace => Vec::new(),
+        _ => current.split(' ').filter(|w| !w.is_empty()).collect(),
+    };
+    match change.operation {
+        FlagOperation::Add | FlagOperation::Replace => {
+            words.extend(change.keywords.iter().map(String::as_str))
+        }
+        FlagOperation::Remove => {
+            words.retain(|w| !change.keywords.iter().any(|k| k.eq_ignore_ascii_case(w)))
+        }
+    }
+    words.sort_unstable_by_key(|w| w.to_ascii_lowercase());
+    words.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    words.join(" ")
+}
+
+fn apply_flags(current: i64, change: &FlagChange) -> i64 {
+    match change.operation {
+        FlagOperation::Add => current | change.flags,
+        FlagOperation::Remove => current & !change.flags,
+        FlagOperation::Replace => change.flags,
+    }
+}
+
+impl Store {
+    /// Every message of a mailbox in UID order (SELECT).
+    pub async fn mailbox_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>> {
+        self.message_meta(mailbox_id, &UidRanges::all()).await
+    }
+
+    /// The messages of a mailbox with UIDs in `uids`, in UID order.
+    pub async fn message_meta(
+        &self,
+        mailbox_id: i64,
+        uids: &UidRanges,
+    ) -> Result<Vec<MessageMeta>> {
+        let sql = format!(
+            "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
+            uids.sql()
+        );
+        dispatch!(&self.pool, read, |p| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(mailbox_id)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(meta_from_row)
+                .collect()
+        })
+    }
+
+    /// What changed in a mailbox after `since` (RFC 7162 CHANGEDSINCE, QRESYNC).
+    pub async fn changes_since(&self, mailbox_id: i64, since: i64) -> Result<MailboxChanges> {
+        let sql = format!(
+            "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid"
+        );
+        dispatch!(&self.pool, read, |p| {
+            // One snapshot for all three reads, so the MODSEQ matches the rows.
+            let mut tx = p.begin().await?;
+            let highest_modseq: i64 =
+                sqlx::query_scalar("SELECT highest_modseq FROM mailboxes WHERE id = $1")
+                    .bind(mailbox_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
+            let changed = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(mailbox_id)
+                .bind(since)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(meta_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            let expunged = sqlx::query_scalar(
+                "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+            )
+            .bind(mailbox_id)
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(MailboxChanges {
+                changed,
+                expunged,
+                highest_modseq,
+            })
+        })
+    }
+
+    /// Changes flags on the messages in `uids` with one new MODSEQ (STORE).
+    pub async fn store_flags(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        uids: &UidRanges,
+        change: &FlagChange,
+    ) -> Result<FlagOutcome> {
+        let select = format!(
+            "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
+            uids.sql()
+        );
+        let (outcome, modseq) = retry_conflicts(|| async {
+            dispatch!(&self.pool, write, |p| {
+                let mut tx = p.begin_write().await?;
+                // The mailbox row lock serialises every writer of this mailbox.
+                let modseq: i64 = sqlx::query_scalar(
+                    "UPDATE mailboxes SET highest_modseq = highest_modseq + 1
+                     WHERE id = $1 AND account_id = $2 RETURNING highest_modseq",
+                )
+                .bind(mailbox_id)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                    .bind(mailbox_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut outcome = FlagOutcome::default();
+                for row in &rows {
+                    let mut meta = meta_from_row(row)?;
+                    if change
+                        .unchanged_since
+                        .is_some_and(|since| meta.modseq > since)
+                    {
+                        outcome.modified.push(meta.uid);
+                        continue;
+                    }
+                    let flags = apply_flags(meta.flags, change);
+                    let keywords = apply_keywords(&meta.keywords, change);
+                    if flags == meta.flags && keywords == meta.keywords {
+                        continue;
+                    }
+                    sqlx::query(
+                        "UPDATE messages SET flags = $3, keywords = $4, modseq = $5
+                         WHERE mailbox_id = $1 AND uid = $2",
+                    )
+                    .bind(mailbox_id)
+                    .bind(meta.uid)
+                    .bind(flags)
+                    .bind(&keywords)
+                    .bind(modseq)
+                    .execute(&mut *tx)
+                    .await?;
+                    (meta.flags, meta.keywords, meta.modseq) = (flags, keywords, modseq);
+                    outcome.updated.push(meta);
+                }
+                if outcome.updated.is_empty() {
+                    // Nothing changed: give the MODSEQ back rather than burn one.
+                    tx.rollback().await?;
+                    return Ok((outcome, None));
+                }
+                let change = Change::Mailbox {
+                    account_id,
+                    mailbox_id,
+                    modseq,
+                };
+                p.notify_changes(&mut tx, &[change]).await?;
+                tx.commit().await?;
+                Ok((outcome, Some(change)))
+            })
+        })
+        .await?;
+        if let Some(change) = modseq {
+            self.feed.publish(&[change]);
+        }
+        Ok(outcome)
+    }
+
+    /// Adds a message (its blob already written) to a mailbox (APPEND).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn append(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        blob_id: &BlobId,
+        size: i64,
+        flags: i64,
+        keywords: &[String],
+        internal_date: i64,
+    ) -> Result<AppendOutcome> {
+        let keywords = apply_keywords(
+            "",
+            &FlagChange {
+                operation: FlagOperation::Add,
+                flags,
+                keywords: keywords.to_vec(),
+                unchanged_since: None,
+            },
+        );
+        let (outcome, change) = retry_conflicts(|| async {
+            dispatch!(&self.pool, write, |p| {
+                let mut tx = p.begin_write().await?;
+                let charged: Option<i64> = sqlx::query_scalar(
+                    "UPDATE accounts SET used_bytes = used_bytes + $2
+                     WHERE id = $1 AND (quota_bytes = 0 OR used_bytes + $2 <= quota_bytes) RETURNING id",
+                )
+                .bind(account_id)
+                .bind(size)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if charged.is_none() {
+                    tx.rollback().await?;
+                    return Ok((AppendOutcome::OverQuota, None));
+                }
+                let (uid_validity, uid, modseq): (i64, i64, i64) = sqlx::query_as(
+                    "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+                     WHERE id = $1 AND account_id = $2
+                     RETURNING uid_validity, uid_next - 1, highest_modseq",
+                )
+                .bind(mailbox_id)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
+                sqlx::query(
+                    "INSERT INTO messages (mailbox_id, uid, modseq, blob_id, size, internal_date, flags, keywords)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(mailbox_id)
+                .bind(uid)
+                .bind(modseq)
+                .bind(blob_id.as_str())
+                .bind(size)
+                .bind(internal_date)
+                .bind(flags)
+                .bind(&keywords)
+                .execute(&mut *tx)
+                .await?;
+                let change = Change::Mailbox { account_id, mailbox_id, modseq };
+                p.notify_changes(&mut tx, &[change]).await?;
+                tx.commit().await?;
+                Ok((AppendOutcome::Appended { uid_validity, uid, modseq }, Some(change)))
+            })
+        })
+        .await?;
+        if let Some(change) = change {
+            self.feed.publish(&[change]);
+        }
+        Ok(outcome)
+    }
+
+    /// Copies messages to another mailbox of the same account (COPY), or moves them
+    /// (MOVE: the copies and the expunge in one transaction, RFC 6851).
+    pub async fn copy_messages(
+        &self,
+        account_id: i64,
+        source: i64,
+        uids: &UidRanges,
+        destination: i64,
+        remove_source: bool,
+    ) -> Result<CopyOutcome> {
+        let select = format!(
+            "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
+            uids.sql()
+        );
+        let (outcome, changes) = retry_conflicts(|| async {
+            dispatch!(&self.pool, write, |p| {
+                let mut tx = p.begin_write().await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                    .bind(source)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(meta_from_row)
+                    .collect::<Result<Vec<_>>>()?;
+                let added: i64 = if remove_source { 0 } else { rows.iter().map(|m| m.size).sum() };
+                // Account, then mailboxes in id order: the order every writer locks in.
+                let charged: Option<i64> = sqlx::query_scalar(
+                    "UPDATE accounts SET used_bytes = used_bytes + $2
+                     WHERE id = $1 AND (quota_bytes = 0 OR $2 = 0 OR used_bytes + $2 <= quota_bytes)
+                     RETURNING id",
+                )
+                .bind(account_id)
+                .bind(added)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if charged.is_none() {
+                    tx.rollback().await?;
+                    return Ok((CopyOutcome::OverQuota, Vec::new()));
+                }
+                let mut changes = Vec::new();
+                let mut locked = vec![source, destination];
+                locked.sort_unstable();
+                locked.dedup();
+                let mut state = std::collections::HashMap::new();
+                for id in locked {
+                    if id == source && !remove_source && id != destination {
+                        continue;
+                    }
+                    let row: Option<(i64, i64, i64)> = sqlx::query_as(
+                        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1
+                         WHERE id = $1 AND account_id = $2 RETURNING uid_validity, uid_next, highest_modseq",
+                    )
+                    .bind(id)
+                    .bind(account_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let row = row.ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))?;
+                    state.insert(id, row);
+                }
+                let (uid_validity, uid_next, modseq) = state[&destination];
+                let mut pairs = Vec::with_capacity(rows.len());
+                for (i, meta) in rows.iter().enumerate() {
+                    let uid = uid_next + i as i64;
+                    sqlx::query(
+                        "INSERT INTO messages (mailbox_id, uid, modseq, blob_id, size, internal_date, flags, keywords)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(destination)
+                    .bind(uid)
+                    .bind(modseq)
+                    .bind(meta.blob_id.as_str())
+                    .bind(meta.size)
+                    .bind(meta.internal_date)
+                    .bind(meta.flags)
+                    .bind(&meta.keywords)
+                    .execute(&mut *tx)
+                    .await?;
+                    pairs.push((meta.uid, uid));
+                }
+                sqlx::query("UPDATE mailboxes SET uid_next = $2 WHERE id = $1")
+                    .bind(destination)
+                    .bind(uid_next + rows.len() as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                changes.push(Change::Mailbox { account_id, mailbox_id: destination, modseq });
+                if remove_source && source != destination && !rows.is_empty() {
+                    let (_, _, source_modseq) = state[&source];
+                    let list = rows.iter().map(|m| m.uid.to_string()).collect::<Vec<_>>().join(",");
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO expunged (mailbox_id, uid, modseq)
+                         SELECT mailbox_id, uid, $2 FROM messages WHERE mailbox_id = $1 AND uid IN ({list})
+                         ON CONFLICT DO NOTHING"
+                    )))
+                    .bind(source)
+                    .bind(source_modseq)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM messages WHERE mailbox_id = $1 AND uid IN ({list})"
+                    )))
+                    .bind(source)
+                    .execute(&mut *tx)
+                    .await?;
+                    changes.push(Change::Mailbox { account_id, mailbox_id: source, modseq: source_modseq });
+                }
+                p.notify_changes(&mut tx, &changes).await?;
+                tx.commit().await?;
+                Ok((CopyOutcome::Copied { uid_validity, pairs }, changes))
+            })
+        })
+        .await?;
+        self.feed.publish(&changes);
+        Ok(outcome)
+    }
+
+    /// Expunges the messages flagged `\Deleted` (within `uids`, for UID EXPUNGE) and
+    /// returns their UIDs.
+    pub async fn expunge_deleted(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        uids: &UidRanges,
+    ) -> Result<Vec<i64>> {
+        let sql = format!(
+            "SELECT uid FROM messages WHERE mailbox_id = $1 AND (flags & {}) <> 0 AND {} ORDER BY uid",
+            crate::flags::DELETED,
+            uids.sql()
+        );
+        let deleted: Vec<i64> = dispatch!(&self.pool, read, |p| {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(mailbox_id)
+                .fetch_all(p)
+                .await?
+        });
+        self.expunge_uids(account_id, mailbox_id, &deleted).await?;
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_ranges_compact_and_render() {
+        assert_eq!(
+            UidRanges::from_uids(&[5, 1, 2, 3, 9, 3]).0,
+            vec![(1, 3), (5, 5), (9, 9)]
+        );
+        assert_eq!(
+            UidRanges::from_uids(&[1, 2, 3]).sql(),
+            "(uid BETWEEN 1 AND 3)"
+        );
+        assert_eq!(UidRanges(vec![(7, 4)]).sql(), "(uid BETWEEN 4 AND 7)");
+        assert_eq!(UidRanges::default().sql(), "(1 = 0)");
+    }
+
+    #[test]
+    fn keyword_changes_are_case_insensitive_sets() {
+        let change = |operation, words: &[&str]| FlagChange {
+            operation,
+            flags: 0,
+            keywords: words.iter().map(|w| w.to_string()).collect(),
+            unchanged_since: None,
+        };
+        assert_eq!(
+            apply_keywords(
+                "$Junk work",
+                &change(FlagOperation::Add, &["Work", "$label1"])
+            ),
+            "$Junk $label1 work"
+        );
+        assert_eq!(
+            apply_keywords("$Junk work", &change(FlagOperation::Remove, &["WORK"])),
+            "$Junk"
+        );
+        assert_eq!(
+            apply_keywords("$Junk work", &change(FlagOperation::Replace, &["a"])),
+            "a"
+        );
+    }
+}
