@@ -1,5 +1,18 @@
 //! Delivery: a stored blob becomes a message in each recipient's INBOX and an entry in
 //! the outbound queue for each remote recipient, all in one transaction.
+//!
+//! On SQLite, where one writer commits at a time and each commit costs an fsync,
+//! deliveries that arrive together are committed together (group commit): one task
+//! takes every waiting delivery, runs each inside its own savepoint of one transaction,
+//! commits once, and only then answers each caller. Every caller still learns of its
+//! delivery only after the commit that made it durable. PostgreSQL commits concurrent
+//! transactions in parallel (and groups their WAL flushes itself), so there each
+//! delivery is its own transaction.
+
+use std::sync::Arc;
+
+use sqlx::sqlite::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::log::{DeliveryStatus, Direction, NewRecord};
 use crate::pool::{WritePool, retry_conflicts};
@@ -54,45 +67,31 @@ pub enum DeliveryOutcome {
 
 const MAX_EXPIRY: i64 = 5 * 24 * 3600;
 
-impl Store {
-    /// Delivers one message to all its targets in one transaction and returns only
-    /// once that transaction is committed: the caller may acknowledge on `Done`.
-    pub async fn deliver(&self, delivery: &Delivery) -> Result<DeliveryOutcome> {
-        if delivery.targets.is_empty() {
-            return Err(StoreError::Invalid(
-                "a delivery needs at least one target".into(),
-            ));
-        }
-        let (outcome, changes) = retry_conflicts(|| self.deliver_once(delivery)).await?;
-        self.feed.publish(&changes);
-        if let DeliveryOutcome::Done(_) = &outcome {
-            metrics::counter!("postcell_store_messages_stored_total")
-                .increment(changes.len() as u64);
-        }
-        Ok(outcome)
-    }
+/// The most deliveries one group commit takes.
+const MAX_BATCH: usize = 256;
 
-    async fn deliver_once(&self, delivery: &Delivery) -> Result<(DeliveryOutcome, Vec<Change>)> {
-        // Lock accounts in id order so concurrent deliveries cannot deadlock.
-        let mut order: Vec<usize> = (0..delivery.targets.len()).collect();
-        order.sort_by_key(|&i| match &delivery.targets[i] {
-            DeliveryTarget::Local { account_id, .. } => (0, *account_id),
-            DeliveryTarget::Remote { .. } => (1, i as i64),
-        });
-        let at = now();
-        let node = self.node_id.to_string();
-        dispatch!(&self.pool, write, |p| {
-            let mut tx = p.begin_write().await?;
+/// The statements of one delivery, run inside the caller's transaction `$tx`. Evaluates
+/// to `Result<(DeliveryOutcome, Vec<Change>)>`. On `OverQuota` the caller must roll back
+/// what the delivery wrote: the whole transaction, or the delivery's savepoint.
+macro_rules! deliver_in_transaction {
+    ($tx:ident, $delivery:expr, $node:expr) => {
+        async {
+            let delivery: &Delivery = $delivery;
+            let node: &str = $node;
+            let at = now();
+            // Lock accounts in id order so concurrent deliveries cannot deadlock.
+            let mut order: Vec<usize> = (0..delivery.targets.len()).collect();
+            order.sort_by_key(|&i| match &delivery.targets[i] {
+                DeliveryTarget::Local { account_id, .. } => (0, *account_id),
+                DeliveryTarget::Remote { .. } => (1, i as i64),
+            });
             let mut outcomes: Vec<Option<RecipientOutcome>> = vec![None; delivery.targets.len()];
             let mut changes = Vec::new();
             let mut over_quota = Vec::new();
             let mut permanent = false;
             for &i in &order {
                 match &delivery.targets[i] {
-                    DeliveryTarget::Local {
-                        account_id,
-                        recipient,
-                    } => {
+                    DeliveryTarget::Local { account_id, recipient } => {
                         let charged: Option<i64> = sqlx::query_scalar(
                             "UPDATE accounts SET used_bytes = used_bytes + $2
                              WHERE id = $1 AND (quota_bytes = 0 OR used_bytes + $2 <= quota_bytes)
@@ -100,18 +99,16 @@ impl Store {
                         )
                         .bind(account_id)
                         .bind(delivery.size)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut *$tx)
                         .await?;
                         if charged.is_none() {
-                            let quota: Option<i64> = sqlx::query_scalar(
-                                "SELECT quota_bytes FROM accounts WHERE id = $1",
-                            )
-                            .bind(account_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                            let quota = quota.ok_or_else(|| {
-                                StoreError::NotFound(format!("account {account_id}"))
-                            })?;
+                            let quota: Option<i64> =
+                                sqlx::query_scalar("SELECT quota_bytes FROM accounts WHERE id = $1")
+                                    .bind(account_id)
+                                    .fetch_optional(&mut *$tx)
+                                    .await?;
+                            let quota = quota
+                                .ok_or_else(|| StoreError::NotFound(format!("account {account_id}")))?;
                             permanent |= delivery.size > quota;
                             over_quota.push(*account_id);
                             continue;
@@ -122,7 +119,7 @@ impl Store {
                              RETURNING id, uid_next - 1, highest_modseq",
                         )
                         .bind(account_id)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut *$tx)
                         .await?
                         .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account_id}")))?;
                         sqlx::query(
@@ -136,33 +133,22 @@ impl Store {
                         .bind(delivery.size)
                         .bind(delivery.internal_date)
                         .bind(delivery.message_id.as_deref())
-                        .execute(&mut *tx)
+                        .execute(&mut *$tx)
                         .await?;
-                        insert_record!(
-                            &mut *tx,
-                            &NewRecord {
-                                at,
-                                node: &node,
-                                direction: Direction::Inbound,
-                                queue_id: None,
-                                message_id: delivery.message_id.as_deref(),
-                                sender: &delivery.sender,
-                                recipient,
-                                status: DeliveryStatus::Delivered,
-                                remote: delivery.remote.as_deref(),
-                                reply: None,
-                            }
-                        )?;
-                        changes.push(Change::Mailbox {
-                            account_id: *account_id,
-                            mailbox_id,
-                            modseq,
-                        });
-                        outcomes[i] = Some(RecipientOutcome::Delivered {
-                            mailbox_id,
-                            uid,
-                            modseq,
-                        });
+                        insert_record!(&mut *$tx, &NewRecord {
+                            at,
+                            node,
+                            direction: Direction::Inbound,
+                            queue_id: None,
+                            message_id: delivery.message_id.as_deref(),
+                            sender: &delivery.sender,
+                            recipient,
+                            status: DeliveryStatus::Delivered,
+                            remote: delivery.remote.as_deref(),
+                            reply: None,
+                        })?;
+                        changes.push(Change::Mailbox { account_id: *account_id, mailbox_id, modseq });
+                        outcomes[i] = Some(RecipientOutcome::Delivered { mailbox_id, uid, modseq });
                     }
                     DeliveryTarget::Remote { recipient } => {
                         let queue_id: i64 = sqlx::query_scalar(
@@ -177,41 +163,150 @@ impl Store {
                         .bind(delivery.size)
                         .bind(delivery.message_id.as_deref())
                         .bind(at + MAX_EXPIRY)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut *$tx)
                         .await?;
-                        insert_record!(
-                            &mut *tx,
-                            &NewRecord {
-                                at,
-                                node: &node,
-                                direction: Direction::Inbound,
-                                queue_id: Some(queue_id),
-                                message_id: delivery.message_id.as_deref(),
-                                sender: &delivery.sender,
-                                recipient,
-                                status: DeliveryStatus::Queued,
-                                remote: delivery.remote.as_deref(),
-                                reply: None,
-                            }
-                        )?;
+                        insert_record!(&mut *$tx, &NewRecord {
+                            at,
+                            node,
+                            direction: Direction::Inbound,
+                            queue_id: Some(queue_id),
+                            message_id: delivery.message_id.as_deref(),
+                            sender: &delivery.sender,
+                            recipient,
+                            status: DeliveryStatus::Queued,
+                            remote: delivery.remote.as_deref(),
+                            reply: None,
+                        })?;
                         outcomes[i] = Some(RecipientOutcome::Queued { queue_id });
                     }
                 }
             }
             if !over_quota.is_empty() {
-                tx.rollback().await?;
-                return Ok((
-                    DeliveryOutcome::OverQuota {
-                        accounts: over_quota,
-                        permanent,
-                    },
-                    Vec::new(),
-                ));
+                return Ok((DeliveryOutcome::OverQuota { accounts: over_quota, permanent }, Vec::new()));
             }
-            p.notify_changes(&mut tx, &changes).await?;
-            tx.commit().await?;
             let outcomes = outcomes.into_iter().flatten().collect();
-            Ok((DeliveryOutcome::Done(outcomes), changes))
+            Ok::<_, StoreError>((DeliveryOutcome::Done(outcomes), changes))
+        }
+    };
+}
+
+type Committed = Result<(DeliveryOutcome, Vec<Change>)>;
+
+struct Job {
+    delivery: Delivery,
+    done: oneshot::Sender<Committed>,
+}
+
+/// The SQLite group committer: one task, fed through a channel.
+#[derive(Clone)]
+pub(crate) struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+    task: tokio::task::AbortHandle,
+}
+
+impl GroupCommit {
+    pub(crate) fn start(writer: SqlitePool, node: Arc<str>) -> GroupCommit {
+        let (jobs, receiver) = mpsc::channel(4 * MAX_BATCH);
+        let task = tokio::spawn(run_group_commit(writer, node, receiver)).abort_handle();
+        GroupCommit { jobs, task }
+    }
+
+    async fn submit(&self, delivery: &Delivery) -> Committed {
+        let (done, result) = oneshot::channel();
+        let job = Job {
+            delivery: delivery.clone(),
+            done,
+        };
+        let stopped = || StoreError::CommitFailed("the store is closed".into());
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
+    }
+
+    pub(crate) fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+async fn run_group_commit(writer: SqlitePool, node: Arc<str>, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        metrics::histogram!("postcell_store_group_commit_size").record(batch.len() as f64);
+        match commit_batch(&writer, &node, &batch).await {
+            Ok(results) => {
+                for (job, result) in batch.into_iter().zip(results) {
+                    let _ = job.done.send(result);
+                }
+            }
+            Err(e) => {
+                // Nothing in the batch was committed: every caller gets a temporary error.
+                tracing::error!(error = %e, deliveries = batch.len(), "group commit failed");
+                let reason = e.to_string();
+                for job in batch {
+                    let _ = job.done.send(Err(StoreError::CommitFailed(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_batch(writer: &SqlitePool, node: &str, batch: &[Job]) -> Result<Vec<Committed>> {
+    let mut tx = writer.begin_write().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        sqlx::query("SAVEPOINT delivery").execute(&mut *tx).await?;
+        let result = deliver_in_transaction!(tx, &job.delivery, node).await;
+        if !matches!(result, Ok((DeliveryOutcome::Done(_), _))) {
+            sqlx::query("ROLLBACK TO SAVEPOINT delivery")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT delivery")
+            .execute(&mut *tx)
+            .await?;
+        results.push(result);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+impl Store {
+    /// Delivers one message to all its targets in one transaction and returns only
+    /// once that transaction is committed: the caller may acknowledge on `Done`.
+    pub async fn deliver(&self, delivery: &Delivery) -> Result<DeliveryOutcome> {
+        if delivery.targets.is_empty() {
+            return Err(StoreError::Invalid(
+                "a delivery needs at least one target".into(),
+            ));
+        }
+        let (outcome, changes) = match &self.group_commit {
+            Some(group) => group.submit(delivery).await?,
+            None => retry_conflicts(|| self.deliver_once(delivery)).await?,
+        };
+        self.feed.publish(&changes);
+        if let DeliveryOutcome::Done(_) = &outcome {
+            metrics::counter!("postcell_store_messages_stored_total")
+                .increment(changes.len() as u64);
+        }
+        Ok(outcome)
+    }
+
+    async fn deliver_once(&self, delivery: &Delivery) -> Committed {
+        dispatch!(&self.pool, write, |p| {
+            let mut tx = p.begin_write().await?;
+            let (outcome, changes) = deliver_in_transaction!(tx, delivery, &self.node_id).await?;
+            if matches!(outcome, DeliveryOutcome::OverQuota { .. }) {
+                tx.rollback().await?;
+            } else {
+                p.notify_changes(&mut tx, &changes).await?;
+                tx.commit().await?;
+            }
+            Ok((outcome, changes))
         })
     }
 }

@@ -20,6 +20,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("{0}")]
     Invalid(String),
+    /// A group commit failed; nothing in it was committed.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
 }
 
 impl StoreError {
@@ -33,7 +36,7 @@ impl StoreError {
                     | sqlx::Error::ColumnNotFound(_)
                     | sqlx::Error::TypeNotFound { .. }
             ),
-            StoreError::Blob(_) => true,
+            StoreError::Blob(_) | StoreError::CommitFailed(_) => true,
             _ => false,
         }
     }

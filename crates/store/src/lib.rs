@@ -89,6 +89,8 @@ pub struct Store {
     blobs: blob::BlobStore,
     feed: ChangeFeed,
     node_id: std::sync::Arc<str>,
+    /// SQLite only: deliveries that arrive together commit together.
+    group_commit: Option<delivery::GroupCommit>,
 }
 
 impl Store {
@@ -98,11 +100,20 @@ impl Store {
         pool.migrate().await?;
         let blobs = blob::BlobStore::open(&config.blobs, pool.clone()).await?;
         let feed = ChangeFeed::start(&pool).await?;
+        let node_id: std::sync::Arc<str> = config.node_id.as_str().into();
+        let group_commit = match &pool {
+            pool::Pool::Sqlite { writer, .. } => Some(delivery::GroupCommit::start(
+                writer.clone(),
+                node_id.clone(),
+            )),
+            pool::Pool::Postgres(_) => None,
+        };
         Ok(Store {
             pool,
             blobs,
             feed,
-            node_id: config.node_id.as_str().into(),
+            node_id,
+            group_commit,
         })
     }
 
@@ -122,6 +133,9 @@ impl Store {
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.feed.stop();
+        if let Some(group) = &self.group_commit {
+            group.stop();
+        }
         self.pool.close().await;
     }
 }

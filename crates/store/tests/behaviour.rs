@@ -94,6 +94,7 @@ on_both_backends!(
     mailboxes_are_created_renamed_and_deleted,
     append_store_and_changes_since,
     copy_and_move_keep_flags_and_assign_new_uids,
+    concurrent_over_quota_deliveries_fail_alone,
 );
 
 async fn account(store: &Store, name: &str, quota: i64) -> i64 {
@@ -935,4 +936,49 @@ async fn copy_and_move_keep_flags_and_assign_new_uids(f: Fixture) {
         .unwrap()
         .uid_next;
     assert_eq!(next, 4);
+}
+
+/// Deliveries that commit together (SQLite's group commit) still succeed or fail one by
+/// one: a delivery that does not fit is rolled back without taking its neighbours along.
+async fn concurrent_over_quota_deliveries_fail_alone(f: Fixture) {
+    let store = f.store.clone();
+    let tight = account(&store, "tight@example.org", 50).await;
+    let roomy = account(&store, "roomy@example.org", 0).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = format!("message {i:02}\r\n"); // 12 bytes
+            let target = if i % 2 == 0 { tight } else { roomy };
+            deliver_bytes(&store, body.as_bytes(), vec![local(target)]).await
+        }));
+    }
+    let mut delivered = [0, 0];
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            DeliveryOutcome::Done(_) => delivered[i % 2] += 1,
+            DeliveryOutcome::OverQuota {
+                accounts,
+                permanent,
+            } => {
+                assert_eq!((accounts, permanent), (vec![tight], false));
+            }
+        }
+    }
+    assert_eq!(
+        delivered,
+        [4, 10],
+        "4 x 12 bytes fit in 50; every roomy delivery lands"
+    );
+    assert_eq!(
+        store
+            .account_by_id(tight)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_bytes,
+        48
+    );
+    assert_eq!(store.maildrop(tight).await.unwrap().2.len(), 4);
+    assert_eq!(store.maildrop(roomy).await.unwrap().2.len(), 10);
 }
