@@ -18,14 +18,25 @@ pub enum TlsError {
     #[error("cannot read private key {path}: {reason}")]
     Key { path: String, reason: String },
     #[error("certificate and key do not make a TLS configuration: {0}")]
-    Config(#[from] rustls::Error),
+    Config(rustls::Error),
     #[error("cannot generate a certificate: {0}")]
-    Generate(#[from] rcgen::Error),
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Generate(rcgen::Error),
+    #[error("cannot write {path}: {cause}")]
+    Write { path: String, cause: std::io::Error },
+}
+
+// By hand rather than `#[from]`: the message already includes the cause, and a
+// `source()` would make error reports print it twice.
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> Self {
+        TlsError::Config(e)
+    }
+}
+
+impl From<rcgen::Error> for TlsError {
+    fn from(e: rcgen::Error) -> Self {
+        TlsError::Generate(e)
+    }
 }
 
 /// Loads a certificate chain and private key (PEM) into an acceptor.
@@ -61,22 +72,24 @@ pub fn generate_self_signed(
     key_path: &Path,
 ) -> Result<(), TlsError> {
     let names = vec![hostname.to_owned(), "localhost".to_owned()];
-    let certified = rcgen::generate_simple_self_signed(names)?;
-    write_file(cert_path, certified.cert.pem().as_bytes(), 0o644)?;
-    write_file(
-        key_path,
-        certified.signing_key.serialize_pem().as_bytes(),
-        0o600,
-    )?;
+    let mut params = rcgen::CertificateParams::new(names)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    write_file(cert_path, cert.pem().as_bytes(), 0o644)?;
+    write_file(key_path, key.serialize_pem().as_bytes(), 0o600)?;
     Ok(())
 }
 
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let error = |source| TlsError::Write {
+    let error = |cause| TlsError::Write {
         path: path.display().to_string(),
-        source,
+        cause,
     };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(error)?;

@@ -193,6 +193,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         command => command,
     };
     let config = Config::load(&cli.config)?;
+    if !matches!(command, Command::Serve) {
+        // Command-line tools end quietly when their reader goes away (`| head`); the
+        // server keeps Rust's default of ignoring SIGPIPE and handling EPIPE.
+        // SAFETY: restoring the default disposition of a signal; no handler involved.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match command {
         Command::Serve => crate::serve::run(config).await,
         Command::Config(ConfigCommand::Show) => {

@@ -375,20 +375,17 @@ impl<'de> Deserialize<'de> for Interval {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {file}: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read config file {file}: {cause}")]
+    Read { file: String, cause: std::io::Error },
     #[error("config file {file}: {message}")]
     Invalid { file: String, message: String },
 }
 
 impl Config {
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(file).map_err(|cause| ConfigError::Read {
             file: file.display().to_string(),
-            source,
+            cause,
         })?;
         Config::parse(&text, file)
     }
@@ -471,7 +468,10 @@ impl Config {
 
     /// The configuration in effect, defaults included, as TOML (`postcell config show`).
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
-        toml::to_string(self)
+        let mut effective = self.clone();
+        effective.node.id = Some(self.node_id());
+        effective.node.hostname = Some(self.hostname());
+        toml::to_string(&effective)
     }
 
     /// A path from the file, made absolute against the file's folder.

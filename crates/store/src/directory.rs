@@ -156,61 +156,66 @@ impl Store {
     /// transaction: creating a user creates everything it needs.
     pub async fn create_account(&self, new: &NewAccount) -> Result<Account> {
         let domain = domain_of(&new.name)?.to_owned();
-        let result = dispatch!(&self.pool, write, |p| {
-            let mut tx = p.begin_write().await?;
-            let domain_id: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
-                    .bind(&domain)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let domain_id =
-                domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
-            let taken: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM addresses WHERE address = $1")
-                    .bind(&new.name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if taken.is_some() {
-                return Err(StoreError::AlreadyExists(format!("address {}", new.name)));
-            }
-            let created_at = now();
-            let account_id: i64 = sqlx::query_scalar(
-                "INSERT INTO accounts (name, domain_id, password_hash, quota_bytes, is_admin, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            )
-            .bind(&new.name)
-            .bind(domain_id)
-            .bind(&new.password_hash)
-            .bind(new.quota_bytes)
-            .bind(new.is_admin)
-            .bind(created_at)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO addresses (address, domain_id, account_id, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&new.name)
-            .bind(domain_id)
-            .bind(account_id)
-            .bind(created_at)
-            .execute(&mut *tx)
-            .await?;
-            let uid_validity = crate::mailbox::new_uid_validity();
-            for (name, special_use) in DEFAULT_MAILBOXES {
-                sqlx::query(
-                    "INSERT INTO mailboxes (account_id, name, special_use, uid_validity, created_at)
-                     VALUES ($1, $2, $3, $4, $5)",
+        let result: Result<_> = dispatch!(&self.pool, write, |p| {
+            // An async block, so `?` ends the transaction, not the function, and the
+            // error reaches the mapping below.
+            async {
+                let mut tx = p.begin_write().await?;
+                let domain_id: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
+                        .bind(&domain)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let domain_id =
+                    domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
+                let taken: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM addresses WHERE address = $1")
+                        .bind(&new.name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if taken.is_some() {
+                    return Err(StoreError::AlreadyExists(format!("address {}", new.name)));
+                }
+                let created_at = now();
+                let account_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO accounts (name, domain_id, password_hash, quota_bytes, is_admin, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 )
+                .bind(&new.name)
+                .bind(domain_id)
+                .bind(&new.password_hash)
+                .bind(new.quota_bytes)
+                .bind(new.is_admin)
+                .bind(created_at)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO addresses (address, domain_id, account_id, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&new.name)
+                .bind(domain_id)
                 .bind(account_id)
-                .bind(*name)
-                .bind(special_use.map(|s| s.attribute()))
-                .bind(uid_validity)
                 .bind(created_at)
                 .execute(&mut *tx)
                 .await?;
+                let uid_validity = crate::mailbox::new_uid_validity();
+                for (name, special_use) in DEFAULT_MAILBOXES {
+                    sqlx::query(
+                        "INSERT INTO mailboxes (account_id, name, special_use, uid_validity, created_at)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(account_id)
+                    .bind(*name)
+                    .bind(special_use.map(|s| s.attribute()))
+                    .bind(uid_validity)
+                    .bind(created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(account_id)
             }
-            tx.commit().await?;
-            Ok(account_id)
+            .await
         });
         let account_id = result.map_err(|e: StoreError| {
             if e.unique_violation() {
@@ -325,26 +330,31 @@ impl Store {
     /// Adds another address that delivers to an account.
     pub async fn add_account_address(&self, address: &str, account_id: i64) -> Result<()> {
         let domain = domain_of(address)?.to_owned();
-        let result = dispatch!(&self.pool, write, |p| {
-            let mut tx = p.begin_write().await?;
-            let domain_id: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
-                    .bind(&domain)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let domain_id =
-                domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
-            sqlx::query(
-                "INSERT INTO addresses (address, domain_id, account_id, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(address)
-            .bind(domain_id)
-            .bind(account_id)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(())
+        let result: Result<_> = dispatch!(&self.pool, write, |p| {
+            // An async block, so `?` ends the transaction, not the function, and the
+            // error reaches the mapping below.
+            async {
+                let mut tx = p.begin_write().await?;
+                let domain_id: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
+                        .bind(&domain)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let domain_id =
+                    domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
+                sqlx::query(
+                    "INSERT INTO addresses (address, domain_id, account_id, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(address)
+                .bind(domain_id)
+                .bind(account_id)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await
         });
         result.map_err(|e: StoreError| {
             if e.unique_violation() {
@@ -357,20 +367,22 @@ impl Store {
 
     /// Removes an address of an account; the canonical address cannot be removed.
     pub async fn delete_account_address(&self, address: &str) -> Result<()> {
+        if let Some(account) = self.account_by_address(address).await?
+            && account.name == address
+        {
+            return Err(StoreError::Invalid(format!(
+                "{address} is the canonical address of its account; delete the account instead"
+            )));
+        }
         let done = dispatch!(&self.pool, write, |p| {
-            sqlx::query(
-                "DELETE FROM addresses WHERE address = $1 AND account_id IS NOT NULL
-                 AND address NOT IN (SELECT name FROM accounts)",
-            )
-            .bind(address)
-            .execute(p)
-            .await?
-            .rows_affected()
+            sqlx::query("DELETE FROM addresses WHERE address = $1 AND account_id IS NOT NULL")
+                .bind(address)
+                .execute(p)
+                .await?
+                .rows_affected()
         });
         if done == 0 {
-            return Err(StoreError::NotFound(format!(
-                "address {address} (or it is an account's canonical address)"
-            )));
+            return Err(StoreError::NotFound(format!("address {address}")));
         }
         Ok(())
     }

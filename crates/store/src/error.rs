@@ -7,11 +7,11 @@ pub enum StoreError {
     /// The database refused or could not be reached. Protocol layers answer with a
     /// temporary failure: nothing was committed.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("schema migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     #[error("blob store: {0}")]
-    Blob(#[from] std::io::Error),
+    Blob(std::io::Error),
     #[error("blob {0} is missing")]
     BlobMissing(String),
     #[error("{0} not found")]
@@ -23,6 +23,26 @@ pub enum StoreError {
     /// A group commit failed; nothing in it was committed.
     #[error("commit failed: {0}")]
     CommitFailed(String),
+}
+
+// Written by hand rather than with `#[from]`, which would also make the inner error the
+// `source()`: the message already includes it, and error reports would print it twice.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e)
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Blob(e)
+    }
 }
 
 impl StoreError {
