@@ -268,3 +268,80 @@ pub fn fixture(name: &str) -> PathBuf {
         .join("tests")
         .join(name)
 }
+
+/// A raw client for line protocols (SMTP, POP3) on a plain `TcpStream`, for tests that
+/// must control every byte. Every read and write times out after 20 seconds.
+pub struct Wire {
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Wire {
+    pub fn connect(addr: SocketAddr) -> Wire {
+        let stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let _ = stream.set_nodelay(true);
+        Wire {
+            reader: std::io::BufReader::new(stream),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.reader
+            .get_mut()
+            .write_all(bytes)
+            .expect("send to the server");
+    }
+
+    /// One line without its CRLF; `None` at EOF. Panics on a timeout.
+    pub fn try_line(&mut self) -> Option<String> {
+        use std::io::BufRead;
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                let text = text.strip_suffix(b"\r").unwrap_or(text);
+                Some(String::from_utf8_lossy(text).into_owned())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("reading from the server: {e}"),
+        }
+    }
+
+    pub fn line(&mut self) -> String {
+        self.try_line()
+            .expect("the server closed the connection instead of replying")
+    }
+
+    /// An SMTP reply; a multi-line reply comes back with its lines joined by `\n`.
+    pub fn reply(&mut self) -> String {
+        let mut lines = vec![self.line()];
+        while lines.last().unwrap().as_bytes().get(3) == Some(&b'-') {
+            lines.push(self.line());
+        }
+        lines.join("\n")
+    }
+
+    /// Sends `line` with CRLF and returns the SMTP reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Reads to the end of the stream (within the read timeout) and returns what came.
+    pub fn rest(&mut self) -> Vec<u8> {
+        use std::io::Read;
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => rest,
+            Err(e) => panic!("the server did not close the connection: {e} (got {rest:?})"),
+        }
+    }
+}
