@@ -118,6 +118,7 @@ async fn deliver(store: &Store, account_id: i64, message: &[u8]) {
             size: message.len() as i64,
             internal_date: postcell_store::now(),
             message_id: None,
+            summary: None,
             sender: "bob@example.net".into(),
             remote: None,
             targets: vec![DeliveryTarget::Local {

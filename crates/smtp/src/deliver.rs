@@ -170,12 +170,15 @@ impl Submission<'_> {
         let bytes = self.assemble();
         let size = bytes.len() as i64;
         let message_id = message_id(self.message);
+        // The IMAP summary is computed once here, not on every FETCH.
+        let summary = postcell_mime::summarize(&bytes).to_bytes();
         let blob_id = store.put_blob(bytes).await?;
         let delivery = Delivery {
             blob_id,
             size,
             internal_date: postcell_store::now(),
             message_id: message_id.clone(),
+            summary: Some(summary),
             sender: self.sender.map(Address::to_string).unwrap_or_default(),
             remote: Some(format!("smtp from {}", self.trace.peer.to_canonical())),
             targets: self.targets.to_vec(),

@@ -26,6 +26,8 @@ pub struct Delivery {
     /// When the message arrived (IMAP INTERNALDATE), Unix seconds.
     pub internal_date: i64,
     pub message_id: Option<String>,
+    /// The IMAP summary (`postcell_mime::Summary::to_bytes`), cached with each copy.
+    pub summary: Option<Vec<u8>>,
     /// The envelope sender; empty for the null sender `<>`.
     pub sender: String,
     /// Who told us about the message (for the delivery log), e.g. `smtp from 192.0.2.1`.
@@ -123,8 +125,8 @@ macro_rules! deliver_in_transaction {
                         .await?
                         .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account_id}")))?;
                         sqlx::query(
-                            "INSERT INTO messages (mailbox_id, uid, modseq, blob_id, size, internal_date, message_id)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                            "INSERT INTO messages (mailbox_id, uid, modseq, blob_id, size, internal_date, message_id, summary)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                         )
                         .bind(mailbox_id)
                         .bind(uid)
@@ -133,6 +135,7 @@ macro_rules! deliver_in_transaction {
                         .bind(delivery.size)
                         .bind(delivery.internal_date)
                         .bind(delivery.message_id.as_deref())
+                        .bind(delivery.summary.as_deref())
                         .execute(&mut *$tx)
                         .await?;
                         insert_record!(&mut *$tx, &NewRecord {

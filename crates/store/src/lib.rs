@@ -44,7 +44,7 @@ pub use mailbox::{DEFAULT_MAILBOXES, Mailbox, SpecialUse};
 pub use maildrop::MaildropMessage;
 pub use message::{
     AppendOutcome, CopyOutcome, FlagChange, FlagOperation, FlagOutcome, MailboxChanges,
-    MessageMeta, UidRanges,
+    MessageMeta, NewMessage, UidRanges,
 };
 pub use node::NodeRow;
 pub use pool::{Backend, Durability};

@@ -98,6 +98,17 @@ pub struct FlagOutcome {
     pub modified: Vec<i64>,
 }
 
+/// A message for [`Store::append`]; its blob must already be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub blob_id: BlobId,
+    pub size: i64,
+    pub flags: i64,
+    pub keywords: Vec<String>,
+    pub internal_date: i64,
+    pub summary: Option<Vec<u8>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
     Appended {
@@ -311,23 +322,24 @@ impl Store {
     }
 
     /// Adds a message (its blob already written) to a mailbox (APPEND).
-    #[allow(clippy::too_many_arguments)]
     pub async fn append(
         &self,
         account_id: i64,
         mailbox_id: i64,
-        blob_id: &BlobId,
-        size: i64,
-        flags: i64,
-        keywords: &[String],
-        internal_date: i64,
+        message: &NewMessage,
     ) -> Result<AppendOutcome> {
+        let (blob_id, size, flags, internal_date) = (
+            &message.blob_id,
+            message.size,
+            message.flags,
+            message.internal_date,
+        );
         let keywords = apply_keywords(
             "",
             &FlagChange {
                 operation: FlagOperation::Add,
                 flags,
-                keywords: keywords.to_vec(),
+                keywords: message.keywords.clone(),
                 unchanged_since: None,
             },
         );
@@ -357,8 +369,8 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
                 sqlx::query(
-                    "INSERT INTO messages (mailbox_id, uid, modseq, blob_id, size, internal_date, flags, keywords)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO messages (mailbox_id, uid, modseq, blob_id, size, internal_date, flags, keywords, summary)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(mailbox_id)
                 .bind(uid)
@@ -368,6 +380,7 @@ impl Store {
                 .bind(internal_date)
                 .bind(flags)
                 .bind(&keywords)
+                .bind(message.summary.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 let change = Change::Mailbox { account_id, mailbox_id, modseq };
@@ -447,17 +460,16 @@ impl Store {
                 for (i, meta) in rows.iter().enumerate() {
                     let uid = uid_next + i as i64;
                     sqlx::query(
-                        "INSERT INTO messages (mailbox_id, uid, modseq, blob_id, size, internal_date, flags, keywords)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        "INSERT INTO messages
+                           (mailbox_id, uid, modseq, blob_id, size, internal_date, flags, keywords, message_id, summary)
+                         SELECT $1, $2, $3, blob_id, size, internal_date, flags, keywords, message_id, summary
+                         FROM messages WHERE mailbox_id = $4 AND uid = $5",
                     )
                     .bind(destination)
                     .bind(uid)
                     .bind(modseq)
-                    .bind(meta.blob_id.as_str())
-                    .bind(meta.size)
-                    .bind(meta.internal_date)
-                    .bind(meta.flags)
-                    .bind(&meta.keywords)
+                    .bind(source)
+                    .bind(meta.uid)
                     .execute(&mut *tx)
                     .await?;
                     pairs.push((meta.uid, uid));
@@ -496,6 +508,44 @@ impl Store {
         .await?;
         self.feed.publish(&changes);
         Ok(outcome)
+    }
+
+    /// The cached summaries of the messages in `uids`, in UID order (`None` where none
+    /// was stored).
+    pub async fn message_summaries(
+        &self,
+        mailbox_id: i64,
+        uids: &UidRanges,
+    ) -> Result<Vec<(i64, Option<Vec<u8>>)>> {
+        let sql = format!(
+            "SELECT uid, summary FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
+            uids.sql()
+        );
+        let rows = dispatch!(&self.pool, read, |p| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(mailbox_id)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows)
+    }
+
+    /// Stores a summary computed on demand for a message that had none.
+    pub async fn set_message_summary(
+        &self,
+        mailbox_id: i64,
+        uid: i64,
+        summary: &[u8],
+    ) -> Result<()> {
+        dispatch!(&self.pool, write, |p| {
+            sqlx::query("UPDATE messages SET summary = $3 WHERE mailbox_id = $1 AND uid = $2")
+                .bind(mailbox_id)
+                .bind(uid)
+                .bind(summary)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Expunges the messages flagged `\Deleted` (within `uids`, for UID EXPUNGE) and

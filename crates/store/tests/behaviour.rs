@@ -8,7 +8,7 @@ use postcell_store::flags::{DELETED, FLAGGED, SEEN};
 use postcell_store::{
     AddressEntry, AppendOutcome, BackendConfig, BlobConfig, Change, CopyOutcome, Delivery,
     DeliveryOutcome, DeliveryStatus, DeliveryTarget, Durability, FlagChange, FlagOperation,
-    LogQuery, NewAccount, RecipientOutcome, Store, StoreConfig, StoreError, UidRanges,
+    LogQuery, NewAccount, NewMessage, RecipientOutcome, Store, StoreConfig, StoreError, UidRanges,
 };
 use tempfile::TempDir;
 
@@ -127,12 +127,30 @@ async fn deliver_bytes(
             size: data.len() as i64,
             internal_date: postcell_store::now(),
             message_id: Some("<m@example.org>".into()),
+            summary: None,
             sender: "sender@example.net".into(),
             remote: Some("test".into()),
             targets,
         })
         .await
         .unwrap()
+}
+
+fn message(
+    blob: &postcell_store::BlobId,
+    size: i64,
+    flags: i64,
+    keywords: &[String],
+    date: i64,
+) -> NewMessage {
+    NewMessage {
+        blob_id: blob.clone(),
+        size,
+        flags,
+        keywords: keywords.to_vec(),
+        internal_date: date,
+        summary: Some(b"summary".to_vec()),
+    }
 }
 
 fn local(account_id: i64) -> DeliveryTarget {
@@ -672,7 +690,10 @@ async fn mailboxes_are_created_renamed_and_deleted(f: Fixture) {
         Err(StoreError::AlreadyExists(_))
     ));
     let blob = store.put_blob(b"m\r\n".to_vec()).await.unwrap();
-    store.append(a, work.id, &blob, 3, 0, &[], 1).await.unwrap();
+    store
+        .append(a, work.id, &message(&blob, 3, 0, &[], 1))
+        .await
+        .unwrap();
     store.rename_mailbox(a, "Work", "Jobs").await.unwrap();
     let names: Vec<String> = store
         .mailboxes(a)
@@ -737,7 +758,11 @@ async fn append_store_and_changes_since(f: Fixture) {
         modseq,
         uid_validity,
     } = store
-        .append(a, inbox.id, &blob, 7, SEEN, &["$Work".into()], 100)
+        .append(
+            a,
+            inbox.id,
+            &message(&blob, 7, SEEN, &["$Work".into()], 100),
+        )
         .await
         .unwrap()
     else {
@@ -746,14 +771,14 @@ async fn append_store_and_changes_since(f: Fixture) {
     assert_eq!((uid, uid_validity), (1, inbox.uid_validity));
     assert_eq!(
         store
-            .append(a, inbox.id, &blob, 7, 0, &[], 100)
+            .append(a, inbox.id, &message(&blob, 7, 0, &[], 100))
             .await
             .unwrap(),
         AppendOutcome::OverQuota
     );
     store.set_quota(a, 0).await.unwrap();
     store
-        .append(a, inbox.id, &blob, 7, 0, &[], 100)
+        .append(a, inbox.id, &message(&blob, 7, 0, &[], 100))
         .await
         .unwrap();
 
@@ -865,7 +890,7 @@ async fn copy_and_move_keep_flags_and_assign_new_uids(f: Fixture) {
             .await
             .unwrap();
         store
-            .append(a, inbox.id, &blob, 4, SEEN, &["k".into()], 1)
+            .append(a, inbox.id, &message(&blob, 4, SEEN, &["k".into()], 1))
             .await
             .unwrap();
     }
@@ -928,6 +953,30 @@ async fn copy_and_move_keep_flags_and_assign_new_uids(f: Fixture) {
             .unwrap()
             .expunged,
         vec![2]
+    );
+    let summaries = store
+        .message_summaries(archive.id, &UidRanges::all())
+        .await
+        .unwrap();
+    assert_eq!(summaries.len(), 3);
+    assert!(
+        summaries
+            .iter()
+            .all(|(_, s)| s.as_deref() == Some(&b"summary"[..])),
+        "copies keep the cached summary"
+    );
+    store
+        .set_message_summary(archive.id, 1, b"other")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .message_summaries(archive.id, &UidRanges::from_uids(&[1]))
+            .await
+            .unwrap()[0]
+            .1
+            .as_deref(),
+        Some(&b"other"[..])
     );
     let next = store
         .mailbox_by_name(a, "Archive")
