@@ -29,6 +29,8 @@ pub struct Config {
     #[serde(default)]
     pub pop3: Pop3Section,
     #[serde(default)]
+    pub imap: ImapSection,
+    #[serde(default)]
     pub log: LogSection,
     /// The folder the file is in; relative paths in the file are relative to it.
     #[serde(skip)]
@@ -129,7 +131,12 @@ impl ListenerName {
     pub fn is_available(self) -> bool {
         matches!(
             self,
-            ListenerName::Smtp | ListenerName::Pop3 | ListenerName::Pop3s | ListenerName::Http
+            ListenerName::Smtp
+                | ListenerName::Imap
+                | ListenerName::Imaps
+                | ListenerName::Pop3
+                | ListenerName::Pop3s
+                | ListenerName::Http
         )
     }
 
@@ -243,6 +250,23 @@ impl Default for Pop3Section {
         Pop3Section {
             idle_timeout: Interval(Duration::from_secs(600)),
             lease_ttl: Interval(Duration::from_secs(60)),
+            max_connections: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImapSection {
+    /// RFC 9051 section 5.4: an autologout timer of at least 30 minutes.
+    pub idle_timeout: Interval,
+    pub max_connections: usize,
+}
+
+impl Default for ImapSection {
+    fn default() -> Self {
+        ImapSection {
+            idle_timeout: Interval(Duration::from_secs(30 * 60)),
             max_connections: 1000,
         }
     }
@@ -449,6 +473,7 @@ impl Config {
             ("smtp.max_errors", self.smtp.max_errors, 1),
             ("smtp.max_connections", self.smtp.max_connections, 1),
             ("pop3.max_connections", self.pop3.max_connections, 1),
+            ("imap.max_connections", self.imap.max_connections, 1),
         ] {
             if value < min {
                 return Err(format!("key {key}: must be at least {min}"));

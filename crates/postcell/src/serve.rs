@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use postcell_directory::Directory;
+use postcell_imap::{ImapConfig, ImapServer};
 use postcell_net::{CancellationToken, Listener, ListenerOptions, TaskTracker, TlsAcceptor};
 use postcell_pop3::{Pop3Config, Pop3Server};
 use postcell_smtp::{SmtpConfig, SmtpServer};
@@ -45,6 +46,7 @@ pub async fn run(config: Config) -> Result<()> {
     let tracker = TaskTracker::new();
     let smtp = SmtpServer::new(smtp_config(&config), directory.clone(), tls.clone());
     let pop3 = Pop3Server::new(pop3_config(&config), directory.clone(), tls.clone());
+    let imap = ImapServer::new(imap_config(&config), directory.clone(), tls.clone());
     let mut accept_loops = Vec::new();
     let mut addresses = Vec::new();
     for (name, listener) in bound {
@@ -84,6 +86,21 @@ pub async fn run(config: Config) -> Result<()> {
                     shutdown,
                     tracker,
                     move |c| pop3.clone().handle(c),
+                ))
+            }
+            ListenerName::Imap | ListenerName::Imaps => {
+                let imap = imap.clone();
+                let options = ListenerOptions {
+                    implicit_tls,
+                    max_connections: config.imap.max_connections,
+                    busy_reply: postcell_imap::BUSY_REPLY,
+                };
+                tokio::spawn(postcell_net::serve(
+                    listener,
+                    options,
+                    shutdown,
+                    tracker,
+                    move |c| imap.clone().handle(c),
                 ))
             }
             other => anyhow::bail!("listener {other} is not available in this version"),
@@ -178,6 +195,14 @@ fn pop3_config(config: &Config) -> Pop3Config {
         idle_timeout: config.pop3.idle_timeout.0,
         allow_plaintext_auth: config.auth.allow_plaintext,
         lease_ttl: config.pop3.lease_ttl.0,
+    }
+}
+
+fn imap_config(config: &Config) -> ImapConfig {
+    ImapConfig {
+        hostname: config.hostname(),
+        idle_timeout: config.imap.idle_timeout.0,
+        allow_plaintext_auth: config.auth.allow_plaintext,
     }
 }
 

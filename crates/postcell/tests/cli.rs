@@ -562,9 +562,16 @@ fn configuration_errors_stop_the_start_with_the_file_the_key_and_the_reason() {
             ],
         ),
         (
-            "imap",
-            format!("[listen]\nsmtp = \"{}\"\nimap = \"{}\"\n", port(), port()),
-            vec!["key listen.imap: this version of Postcell does not serve imap yet".into()],
+            "submission",
+            format!(
+                "[listen]\nsmtp = \"{}\"\nsubmission = \"{}\"\n",
+                port(),
+                port()
+            ),
+            vec![
+                "key listen.submission: this version of Postcell does not serve submission yet"
+                    .into(),
+            ],
         ),
         (
             "postgres-without-url",

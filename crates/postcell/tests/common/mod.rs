@@ -48,6 +48,8 @@ pub struct Node {
     pub smtp: SocketAddr,
     pub pop3: SocketAddr,
     pub pop3s: SocketAddr,
+    pub imap: SocketAddr,
+    pub imaps: SocketAddr,
     pub http: SocketAddr,
     child: Option<ChildGuard>,
     log: PathBuf,
@@ -84,6 +86,17 @@ impl Node {
             addr(free_port()),
             addr(free_port()),
         );
+        // free_port() may hand out the same port twice; IMAP's two are kept apart from
+        // the others so a node never fails on a duplicate listener.
+        let mut taken = vec![smtp, pop3, pop3s, http];
+        let mut distinct_port = || loop {
+            let candidate = addr(free_port());
+            if !taken.contains(&candidate) {
+                taken.push(candidate);
+                return candidate;
+            }
+        };
+        let (imap, imaps) = (distinct_port(), distinct_port());
         let store = match options.backend {
             Backend::Sqlite => {
                 "backend = \"sqlite\"\npath = \"data/postcell.db\"\nblob_dir = \"data/blobs\"\n"
@@ -98,7 +111,7 @@ impl Node {
         };
         let text = format!(
             "[node]\nid = \"test-node\"\nhostname = \"{HOSTNAME}\"\n\n[store]\n{store}\n\
-             [listen]\nsmtp = \"{smtp}\"\npop3 = \"{pop3}\"\npop3s = \"{pop3s}\"\nhttp = \"{http}\"\n\n\
+             [listen]\nsmtp = \"{smtp}\"\npop3 = \"{pop3}\"\npop3s = \"{pop3s}\"\nimap = \"{imap}\"\nimaps = \"{imaps}\"\nhttp = \"{http}\"\n\n\
              [log]\nlevel = \"info,postcell=debug\"\n\n{}\n",
             options.extra_config
         );
@@ -111,6 +124,8 @@ impl Node {
             smtp,
             pop3,
             pop3s,
+            imap,
+            imaps,
             http,
             child: None,
             log,
@@ -139,7 +154,9 @@ impl Node {
         )
         .expect("spawn postcell serve");
         self.child = Some(child);
-        for addr in [self.smtp, self.pop3, self.pop3s, self.http] {
+        for addr in [
+            self.smtp, self.pop3, self.pop3s, self.imap, self.imaps, self.http,
+        ] {
             if let Err(e) = wait_for_port(addr, Duration::from_secs(30)) {
                 panic!("postcell did not open {addr}: {e}\n{}", self.log_text());
             }
