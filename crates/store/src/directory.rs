@@ -66,6 +66,18 @@ pub enum AddressEntry {
 const ACCOUNT_COLUMNS: &str = "a.id, a.name, a.domain_id, a.password_hash, a.quota_bytes, \
                                a.used_bytes, a.enabled, a.is_admin, a.created_at";
 
+/// The id of a domain, read inside the transaction `$tx`; `NotFound` if it does not exist.
+macro_rules! domain_id_in {
+    ($tx:ident, $domain:expr) => {{
+        let domain: &str = $domain;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
+            .bind(domain)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?
+    }};
+}
+
 fn domain_of(address: &str) -> Result<&str> {
     address
         .rsplit_once('@')
@@ -161,13 +173,7 @@ impl Store {
             // error reaches the mapping below.
             async {
                 let mut tx = p.begin_write().await?;
-                let domain_id: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
-                        .bind(&domain)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let domain_id =
-                    domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
+                let domain_id = domain_id_in!(tx, &domain);
                 let taken: Option<i64> =
                     sqlx::query_scalar("SELECT id FROM addresses WHERE address = $1")
                         .bind(&new.name)
@@ -335,13 +341,7 @@ impl Store {
             // error reaches the mapping below.
             async {
                 let mut tx = p.begin_write().await?;
-                let domain_id: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
-                        .bind(&domain)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let domain_id =
-                    domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
+                let domain_id = domain_id_in!(tx, &domain);
                 sqlx::query(
                     "INSERT INTO addresses (address, domain_id, account_id, created_at) VALUES ($1, $2, $3, $4)",
                 )
@@ -450,13 +450,7 @@ impl Store {
         retry_conflicts(|| async {
             dispatch!(&self.pool, write, |p| {
                 let mut tx = p.begin_write().await?;
-                let domain_id: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
-                        .bind(&domain)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let domain_id =
-                    domain_id.ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?;
+                let domain_id = domain_id_in!(tx, &domain);
                 let existing =
                     sqlx::query("SELECT id, account_id FROM addresses WHERE address = $1")
                         .bind(address)
