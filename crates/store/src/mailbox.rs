@@ -179,6 +179,11 @@ impl Store {
         if to.eq_ignore_ascii_case("INBOX") || to.is_empty() {
             return Err(StoreError::AlreadyExists(format!("mailbox {to}")));
         }
+        if to.starts_with(&format!("{from}{HIERARCHY_DELIMITER}")) {
+            return Err(StoreError::Invalid(format!(
+                "cannot rename {from} into itself"
+            )));
+        }
         if self.mailbox_by_name(account_id, to).await?.is_some() {
             return Err(StoreError::AlreadyExists(format!("mailbox {to}")));
         }

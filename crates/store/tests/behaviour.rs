@@ -694,6 +694,10 @@ async fn mailboxes_are_created_renamed_and_deleted(f: Fixture) {
         .append(a, work.id, &message(&blob, 3, 0, &[], 1))
         .await
         .unwrap();
+    assert!(matches!(
+        store.rename_mailbox(a, "Work", "Work/Inner").await,
+        Err(StoreError::Invalid(_))
+    ));
     store.rename_mailbox(a, "Work", "Jobs").await.unwrap();
     let names: Vec<String> = store
         .mailboxes(a)
