@@ -29,6 +29,7 @@ mod feed;
 pub mod flags;
 mod lease;
 mod mailbox;
+#[macro_use]
 mod maildrop;
 mod message;
 mod node;

@@ -13,6 +13,31 @@ pub struct MaildropMessage {
     pub blob_id: BlobId,
 }
 
+/// Removes the messages with UIDs in `$list` (integers, comma separated) from a mailbox
+/// inside the caller's transaction, keeping a tombstone with `$modseq` for each (QRESYNC).
+/// Evaluates to the number of messages removed. Every expunge goes through here.
+macro_rules! expunge_in_transaction {
+    ($tx:ident, $mailbox_id:expr, $modseq:expr, $list:expr) => {{
+        let (mailbox_id, modseq, list): (i64, i64, &str) = ($mailbox_id, $modseq, $list);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO expunged (mailbox_id, uid, modseq)
+             SELECT mailbox_id, uid, $2 FROM messages WHERE mailbox_id = $1 AND uid IN ({list})
+             ON CONFLICT DO NOTHING"
+        )))
+        .bind(mailbox_id)
+        .bind(modseq)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM messages WHERE mailbox_id = $1 AND uid IN ({list})"
+        )))
+        .bind(mailbox_id)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+    }};
+}
+
 impl Store {
     /// The INBOX of an account in UID order, with the mailbox's id and UIDVALIDITY.
     pub async fn maildrop(&self, account_id: i64) -> Result<(i64, i64, Vec<MaildropMessage>)> {
@@ -81,22 +106,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO expunged (mailbox_id, uid, modseq)
-                     SELECT mailbox_id, uid, $2 FROM messages WHERE mailbox_id = $1 AND uid IN ({list})
-                     ON CONFLICT DO NOTHING"
-                )))
-                .bind(mailbox_id)
-                .bind(modseq)
-                .execute(&mut *tx)
-                .await?;
-                let removed = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM messages WHERE mailbox_id = $1 AND uid IN ({list})"
-                )))
-                .bind(mailbox_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                let removed = expunge_in_transaction!(tx, mailbox_id, modseq, &list);
                 let change = Change::Mailbox { account_id, mailbox_id, modseq };
                 p.notify_changes(&mut tx, &[change]).await?;
                 tx.commit().await?;

@@ -483,21 +483,7 @@ impl Store {
                 if remove_source && source != destination && !rows.is_empty() {
                     let (_, _, source_modseq) = state[&source];
                     let list = rows.iter().map(|m| m.uid.to_string()).collect::<Vec<_>>().join(",");
-                    sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "INSERT INTO expunged (mailbox_id, uid, modseq)
-                         SELECT mailbox_id, uid, $2 FROM messages WHERE mailbox_id = $1 AND uid IN ({list})
-                         ON CONFLICT DO NOTHING"
-                    )))
-                    .bind(source)
-                    .bind(source_modseq)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DELETE FROM messages WHERE mailbox_id = $1 AND uid IN ({list})"
-                    )))
-                    .bind(source)
-                    .execute(&mut *tx)
-                    .await?;
+                    expunge_in_transaction!(tx, source, source_modseq, &list);
                     changes.push(Change::Mailbox { account_id, mailbox_id: source, modseq: source_modseq });
                 }
                 p.notify_changes(&mut tx, &changes).await?;
