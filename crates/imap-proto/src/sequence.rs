@@ -114,6 +114,29 @@ impl SequenceSet {
         Self::from_ranges(ranges)
     }
 
+    /// The set of `numbers` in their given order, as ESORT's `ALL` carries a sorted
+    /// result (RFC 5267 section 3.2): only runs that climb by one become ranges, so
+    /// `[7, 8, 9, 2, 1]` is `7:9,2,1`. `None` if no number is left.
+    pub fn from_numbers_in_order(numbers: impl IntoIterator<Item = u32>) -> Option<Self> {
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for n in numbers.into_iter().filter(|&n| n != 0) {
+            match ranges.last_mut() {
+                Some((_, last)) if last.checked_add(1) == Some(n) => *last = n,
+                _ => ranges.push((n, n)),
+            }
+        }
+        let ranges = ranges
+            .into_iter()
+            .filter_map(|(a, b)| {
+                Some(SeqRange {
+                    first: SeqNumber::Value(NonZeroU32::new(a)?),
+                    last: SeqNumber::Value(NonZeroU32::new(b)?),
+                })
+            })
+            .collect();
+        Self::from_ranges(ranges)
+    }
+
     pub fn ranges(&self) -> &[SeqRange] {
         &self.ranges
     }
@@ -338,6 +361,9 @@ mod tests {
         let set = SequenceSet::from_numbers([7, 3, 1, 2, 2, 0, 9, 8]).unwrap();
         assert_eq!(set.to_string(), "1:3,7:9");
         assert!(SequenceSet::from_numbers([0]).is_none());
+        let set = SequenceSet::from_numbers_in_order([7, 8, 9, 2, 1, 3, 4]).unwrap();
+        assert_eq!(set.to_string(), "7:9,2,1,3:4");
+        assert!(SequenceSet::from_numbers_in_order([]).is_none());
         assert_eq!(
             SequenceSet::from_numbers([u32::MAX, 1])
                 .unwrap()

@@ -26,7 +26,7 @@ use imap_codec::imap_types::search::SearchKey as K;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet as CodecSequenceSet};
 use imap_codec::imap_types::status::StatusDataItemName;
 use postcell_imap_proto::command::{
-    FetchAttribute, FetchItems, SearchKey, Section, SectionText, StoreAction,
+    FetchAttribute, FetchItems, SearchKey, Section, SectionText, StoreAction, ThreadAlgorithm,
 };
 use postcell_imap_proto::mailbox::decode_mutf7;
 use postcell_imap_proto::{
@@ -348,6 +348,42 @@ fn ours(command: &Command) -> Vec<String> {
                     .join(", "),
             );
         }
+        CommandBody::Sort(sort) => {
+            assert!(sort.return_options.is_none());
+            let criteria: Vec<String> = sort
+                .criteria
+                .iter()
+                .map(|c| format!("{}{}", if c.reverse { "-" } else { "" }, c.key.name()))
+                .collect();
+            fact("sort", criteria.join(" "));
+            fact("charset", sort.charset.clone());
+            fact(
+                "criteria",
+                sort.search
+                    .iter()
+                    .map(our_key)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+        CommandBody::Thread(thread) => {
+            let algorithm = match &thread.algorithm {
+                ThreadAlgorithm::OrderedSubject => "ORDEREDSUBJECT".to_owned(),
+                ThreadAlgorithm::References => "REFERENCES".to_owned(),
+                ThreadAlgorithm::Other(name) => name.clone(),
+            };
+            fact("algorithm", algorithm);
+            fact("charset", thread.charset.clone());
+            fact(
+                "criteria",
+                thread
+                    .search
+                    .iter()
+                    .map(our_key)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
         CommandBody::Fetch(fetch) => {
             fact("set", our_set(&fetch.set));
             let items = match &fetch.items {
@@ -594,6 +630,13 @@ fn codec_key(key: &K<'_>) -> String {
     }
 }
 
+fn codec_charset(charset: &Charset<'_>) -> String {
+    match charset {
+        Charset::Atom(atom) => atom.to_string(),
+        Charset::Quoted(quoted) => quoted.inner().to_owned(),
+    }
+}
+
 fn codec_flags(flags: &[CodecFlag<'_>]) -> String {
     flags
         .iter()
@@ -634,6 +677,8 @@ fn theirs(command: &CodecCommand<'_>) -> Vec<String> {
         C::Expunge => "EXPUNGE".into(),
         C::ExpungeUid { .. } => "UID EXPUNGE".into(),
         C::Search { uid, .. } => name("SEARCH", *uid),
+        C::Sort { uid, .. } => name("SORT", *uid),
+        C::Thread { uid, .. } => name("THREAD", *uid),
         C::Fetch { uid, .. } => name("FETCH", *uid),
         C::Store { uid, .. } => name("STORE", *uid),
         C::Copy { uid, .. } => name("COPY", *uid),
@@ -809,6 +854,47 @@ fn theirs(command: &CodecCommand<'_>) -> Vec<String> {
             fact(
                 "criteria",
                 criteria
+                    .as_ref()
+                    .iter()
+                    .map(codec_key)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+        C::Sort {
+            sort_criteria,
+            charset,
+            search_criteria,
+            ..
+        } => {
+            let criteria: Vec<String> = sort_criteria
+                .as_ref()
+                .iter()
+                .map(|c| format!("{}{}", if c.reverse { "-" } else { "" }, c.key.as_ref()))
+                .collect();
+            fact("sort", criteria.join(" "));
+            fact("charset", codec_charset(charset));
+            fact(
+                "criteria",
+                search_criteria
+                    .as_ref()
+                    .iter()
+                    .map(codec_key)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+        C::Thread {
+            algorithm,
+            charset,
+            search_criteria,
+            ..
+        } => {
+            fact("algorithm", algorithm.to_string().to_ascii_uppercase());
+            fact("charset", codec_charset(charset));
+            fact(
+                "criteria",
+                search_criteria
                     .as_ref()
                     .iter()
                     .map(codec_key)

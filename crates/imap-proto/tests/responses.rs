@@ -9,7 +9,7 @@ use postcell_imap_proto::response::{
     Address, BodyFields, BodyStructure, Code, Continuation, Data, Disposition, ESearchResponse,
     Envelope, FetchItem, ListAttribute, ListExtendedItem, ListItem, MultipartExtension,
     NamespaceDescription, QuotaResource, SinglePartExtension, SinglePartKind, StatusResponse,
-    StatusValue, write_astring, write_literal, write_quoted, write_string,
+    StatusValue, ThreadNode, write_astring, write_literal, write_quoted, write_string,
 };
 use postcell_imap_proto::{Date, DateTime, Flag, MailboxName, SequenceSet, SpecialUse, Utf8Mode};
 
@@ -424,6 +424,82 @@ fn status_esearch_search() {
         }),
         "* SEARCH 2 5 6 (MODSEQ 917162500)\r\n"
     );
+}
+
+#[test]
+fn sort_and_thread_rfc_5256() {
+    assert_eq!(
+        data(Data::Sort {
+            numbers: vec![2, 84, 882],
+            mod_sequence: None
+        }),
+        "* SORT 2 84 882\r\n"
+    );
+    assert_eq!(
+        data(Data::Sort {
+            numbers: vec![],
+            mod_sequence: None
+        }),
+        "* SORT\r\n"
+    );
+    assert_eq!(
+        data(Data::Sort {
+            numbers: vec![5, 3],
+            mod_sequence: Some(9)
+        }),
+        "* SORT 5 3 (MODSEQ 9)\r\n"
+    );
+    let leaf = |n| ThreadNode::message(n, vec![]);
+    // RFC 5256 section 4: "(2)(3 6 (4 23)(44 7 96))".
+    let threads = vec![
+        leaf(2),
+        ThreadNode::message(
+            3,
+            vec![ThreadNode::message(
+                6,
+                vec![
+                    ThreadNode::message(4, vec![leaf(23)]),
+                    ThreadNode::message(44, vec![ThreadNode::message(7, vec![leaf(96)])]),
+                ],
+            )],
+        ),
+    ];
+    assert_eq!(
+        data(Data::Thread(threads)),
+        "* THREAD (2)(3 6 (4 23)(44 7 96))\r\n"
+    );
+    // A missing parent with two answers, and one with a single answer.
+    let dummy = |children| ThreadNode {
+        number: None,
+        children,
+    };
+    assert_eq!(
+        data(Data::Thread(vec![
+            dummy(vec![leaf(3), leaf(5)]),
+            dummy(vec![leaf(8)])
+        ])),
+        "* THREAD ((3)(5))(8)\r\n"
+    );
+    assert_eq!(
+        data(Data::Thread(vec![ThreadNode::message(
+            1,
+            vec![dummy(vec![leaf(2), leaf(4)])]
+        )])),
+        "* THREAD (1 (2)(4))\r\n"
+    );
+    assert_eq!(data(Data::Thread(vec![])), "* THREAD\r\n");
+    // A thread 100,000 answers deep does not exhaust the stack.
+    let mut deep = leaf(100_000);
+    for n in (1..100_000).rev() {
+        deep = ThreadNode::message(n, vec![deep, leaf(200_000 + n)]);
+    }
+    let written = data(Data::Thread(vec![deep]));
+    assert!(
+        written.starts_with("* THREAD (1 (2 (3 (4 "),
+        "{}",
+        &written[..40]
+    );
+    assert!(written.ends_with("(200001))\r\n"));
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //!
 //! Each group of commands has its module: [`auth`] (LOGIN, AUTHENTICATE), [`session`]
 //! (ENABLE, ID), [`mailbox`] (SELECT to STATUS), [`list`], [`append`], [`message`]
-//! (STORE, COPY, MOVE, UID EXPUNGE), [`search`], [`fetch`] and [`quota`].
+//! (STORE, COPY, MOVE, UID EXPUNGE), [`search`], [`sort`] (SORT, THREAD), [`fetch`] and
+//! [`quota`].
 
 pub mod append;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod message;
 pub mod quota;
 pub mod search;
 pub mod session;
+pub mod sort;
 
 pub use append::AppendCommand;
 pub use auth::Password;
@@ -26,6 +28,7 @@ pub use list::{ListCommand, ListReturnOptions, ListSelectOptions};
 pub use mailbox::{QresyncParameters, SelectParameters, StatusItem};
 pub use message::{StoreAction, StoreCommand};
 pub use search::{SearchCommand, SearchKey, SearchReturnOptions};
+pub use sort::{SortCommand, SortCriterion, SortKey, ThreadAlgorithm, ThreadCommand};
 
 use crate::error::ErrorKind;
 use crate::lexer::{Cursor, Fail, PResult, fail, is_tag_char, syntax};
@@ -139,6 +142,10 @@ pub enum CommandBody {
         uids: MessageSet,
     },
     Search(SearchCommand),
+    /// RFC 5256 SORT, RFC 5267 ESORT.
+    Sort(SortCommand),
+    /// RFC 5256 THREAD.
+    Thread(ThreadCommand),
     Fetch(FetchCommand),
     Store(StoreCommand),
     Copy {
@@ -188,6 +195,10 @@ impl CommandBody {
             CommandBody::UidExpunge { .. } => "UID EXPUNGE",
             CommandBody::Search(search) if search.uid => "UID SEARCH",
             CommandBody::Search(_) => "SEARCH",
+            CommandBody::Sort(sort) if sort.uid => "UID SORT",
+            CommandBody::Sort(_) => "SORT",
+            CommandBody::Thread(thread) if thread.uid => "UID THREAD",
+            CommandBody::Thread(_) => "THREAD",
             CommandBody::Fetch(fetch) if fetch.uid => "UID FETCH",
             CommandBody::Fetch(_) => "FETCH",
             CommandBody::Store(store) if store.uid => "UID STORE",
@@ -271,6 +282,8 @@ fn command_body(c: &mut Cursor<'_>) -> PResult<CommandBody> {
         "UNSELECT" => CommandBody::Unselect,
         "EXPUNGE" => CommandBody::Expunge,
         "SEARCH" => search::search(c, false)?,
+        "SORT" => sort::sort(c, false)?,
+        "THREAD" => sort::thread(c, false)?,
         "FETCH" => fetch::fetch(c, false)?,
         "STORE" => message::store(c, false)?,
         "COPY" => message::copy(c, false)?,
@@ -280,6 +293,8 @@ fn command_body(c: &mut Cursor<'_>) -> PResult<CommandBody> {
             let name = c.atom("expected a command after UID")?;
             match name.to_ascii_uppercase().as_str() {
                 "SEARCH" => search::search(c, true)?,
+                "SORT" => sort::sort(c, true)?,
+                "THREAD" => sort::thread(c, true)?,
                 "FETCH" => fetch::fetch(c, true)?,
                 "STORE" => message::store(c, true)?,
                 "COPY" => message::copy(c, true)?,

@@ -122,10 +122,7 @@ pub(crate) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
         charset = Some(name);
         c.sp()?;
     }
-    let mut criteria = vec![search_key(c)?];
-    while c.eat(b' ') {
-        criteria.push(search_key(c)?);
-    }
+    let criteria = search_keys(c)?;
     Ok(CommandBody::Search(SearchCommand {
         uid,
         return_options,
@@ -134,8 +131,18 @@ pub(crate) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     }))
 }
 
-/// `"(" [search-return-opt *(SP search-return-opt)] ")"`
-fn search_return_options(c: &mut Cursor<'_>) -> PResult<SearchReturnOptions> {
+/// `search-key *(SP search-key)`: the keys of SEARCH, SORT and THREAD.
+pub(crate) fn search_keys(c: &mut Cursor<'_>) -> PResult<Vec<SearchKey>> {
+    let mut keys = vec![search_key(c)?];
+    while c.eat(b' ') {
+        keys.push(search_key(c)?);
+    }
+    Ok(keys)
+}
+
+/// `"(" [search-return-opt *(SP search-return-opt)] ")"` (ESORT's `sort-return-opts`
+/// has the same form).
+pub(crate) fn search_return_options(c: &mut Cursor<'_>) -> PResult<SearchReturnOptions> {
     c.expect(b'(', "expected ( after RETURN")?;
     let mut options = SearchReturnOptions::default();
     if c.eat(b')') {

@@ -11,6 +11,8 @@
 //! S: * STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)
 //! S: * ESEARCH (TAG "A285") UID MIN 7 MAX 3800
 //! S: * SEARCH 2 84 882
+//! S: * SORT 2 84 882
+//! S: * THREAD (2)(3 6 (4 23)(44 7 96))
 //! S: * NAMESPACE (("" "/")) NIL NIL
 //! S: * ID ("name" "Postcell")
 //! S: * QUOTA "" (STORAGE 10 512)
@@ -55,6 +57,14 @@ pub enum Data {
         numbers: Vec<u32>,
         mod_sequence: Option<u64>,
     },
+    /// RFC 5256: `* SORT 5 3 4`, in the sorted order, with `(MODSEQ n)` after a
+    /// CONDSTORE search (RFC 7162).
+    Sort {
+        numbers: Vec<u32>,
+        mod_sequence: Option<u64>,
+    },
+    /// RFC 5256: `* THREAD (2)(3 6 (4 23)(44 7 96))`, one list per thread.
+    Thread(Vec<ThreadNode>),
     Fetch {
         seq: u32,
         items: Vec<FetchItem>,
@@ -225,6 +235,79 @@ pub struct ESearchResponse {
     pub mod_sequence: Option<u64>,
 }
 
+/// One message of a THREAD response and the messages that answer it. `number` is
+/// `None` for a message the thread refers to but the mailbox lacks: its answers are
+/// then siblings, as in `((3)(5))`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadNode {
+    pub number: Option<u32>,
+    pub children: Vec<ThreadNode>,
+}
+
+/// Dropped without recursion: a thread built from hostile References fields can be as
+/// deep as the mailbox is large.
+impl Drop for ThreadNode {
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.children);
+        while let Some(mut node) = pending.pop() {
+            pending.append(&mut node.children);
+        }
+    }
+}
+
+impl ThreadNode {
+    pub fn message(number: u32, children: Vec<ThreadNode>) -> ThreadNode {
+        ThreadNode {
+            number: Some(number),
+            children,
+        }
+    }
+
+    /// `thread-list = "(" (thread-members / thread-nested) ")"`: a chain of single
+    /// answers is one list (`(3 6 9)`), two or more answers are nested lists
+    /// (`(3 (6)(9))`). Written without recursion, so a deep thread cannot exhaust the
+    /// stack.
+    fn encode(&self, out: &mut Vec<u8>) {
+        enum Step<'a> {
+            Open(&'a ThreadNode),
+            Close,
+        }
+        let mut steps = vec![Step::Open(self)];
+        while let Some(step) = steps.pop() {
+            let Step::Open(mut node) = step else {
+                out.push(b')');
+                continue;
+            };
+            out.push(b'(');
+            let mut first = true;
+            loop {
+                if let Some(number) = node.number {
+                    if !first {
+                        out.push(b' ');
+                    }
+                    out.extend_from_slice(number.to_string().as_bytes());
+                    first = false;
+                }
+                match node.children.as_slice() {
+                    [] => {
+                        out.push(b')');
+                        break;
+                    }
+                    [only] => node = only,
+                    children => {
+                        if !first {
+                            out.push(b' ');
+                        }
+                        steps.push(Step::Close);
+                        steps.extend(children.iter().rev().map(Step::Open));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `namespace-descr = "(" string SP (DQUOTE QUOTED-CHAR DQUOTE / nil) ")"`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceDescription {
@@ -294,6 +377,27 @@ impl Data {
                 }
                 if let Some(mod_sequence) = mod_sequence {
                     out.extend_from_slice(format!(" (MODSEQ {mod_sequence})").as_bytes());
+                }
+            }
+            Data::Sort {
+                numbers,
+                mod_sequence,
+            } => {
+                out.extend_from_slice(b"SORT");
+                for n in numbers {
+                    out.extend_from_slice(format!(" {n}").as_bytes());
+                }
+                if let Some(mod_sequence) = mod_sequence {
+                    out.extend_from_slice(format!(" (MODSEQ {mod_sequence})").as_bytes());
+                }
+            }
+            Data::Thread(threads) => {
+                out.extend_from_slice(b"THREAD");
+                if !threads.is_empty() {
+                    out.push(b' ');
+                }
+                for thread in threads {
+                    thread.encode(out);
                 }
             }
             Data::Fetch { seq, items } => {

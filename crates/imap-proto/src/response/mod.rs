@@ -23,7 +23,7 @@ pub use body::{
 };
 pub use data::{
     Data, ESearchResponse, ListAttribute, ListExtendedItem, ListItem, NamespaceDescription,
-    QuotaResource, StatusValue,
+    QuotaResource, StatusValue, ThreadNode,
 };
 pub use fetch::{Address, Envelope, FetchItem};
 pub use status::{Code, Continuation, StatusKind, StatusResponse};
