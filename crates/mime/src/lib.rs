@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 pub use binary::{BinaryError, decode_binary};
 pub use bytes::Bytes;
 pub use envelope::{Address, Envelope, MISSING_DOMAIN, MISSING_MAILBOX};
-pub use search::{SearchText, search_text};
+pub use search::{SearchText, SentDate, decode_header_text, search_text, sent_date};
 pub use section::{SectionSpec, SectionText, section};
 pub use structure::{
     BodyFields, BodyStructure, Content, Disposition, MAX_DEPTH, MAX_PARTS, Param, Span,

@@ -1,5 +1,6 @@
-//! The text of a message as SEARCH (and a future full-text index) reads it: decoded from
-//! its transfer encodings, encoded words and charsets into UTF-8.
+//! The text of a message as SEARCH and the search index read it: decoded from its
+//! transfer encodings, encoded words and charsets into UTF-8; and the sent date that
+//! SENTBEFORE, SENTON, SENTSINCE and SORT DATE compare.
 
 use mail_parser::HeaderValue;
 use mail_parser::decoders::charsets::DecoderFnc;
@@ -23,6 +24,49 @@ pub struct SearchText {
     /// transfer encoding and charset; and the header and text of encapsulated messages.
     /// Parts are separated by a line feed.
     pub body: String,
+    /// The decoded values of the From, To, Cc, Bcc and Subject fields, one line per
+    /// field (a message may repeat them).
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    pub bcc: String,
+    pub subject: String,
+    /// The References field as written, unfolded (message ids are not decoded), for
+    /// threading.
+    pub references: String,
+    /// The first Date field, when it can be read.
+    pub sent: Option<SentDate>,
+}
+
+/// A Date field (RFC 5322 section 3.3), read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentDate {
+    /// The instant, in seconds since the Unix epoch.
+    pub timestamp: i64,
+    /// The day as written in the field, in the sender's zone, as days since 1970-01-01:
+    /// SENTBEFORE and friends compare this day, "disregarding time and timezone" (RFC
+    /// 9051 section 6.4.4).
+    pub day: i64,
+}
+
+/// Reads a Date field value (`Tue, 1 Jul 2003 10:52:37 +0200`); `None` when it is not
+/// a date.
+pub fn sent_date(value: &[u8]) -> Option<SentDate> {
+    let mut line = header::unfold(value);
+    line.push(b'\n');
+    match MessageStream::new(&line).parse_date() {
+        HeaderValue::DateTime(date) if date.is_valid() => Some(SentDate {
+            timestamp: date.to_timestamp(),
+            day: date.to_timestamp_local().div_euclid(86_400),
+        }),
+        _ => None,
+    }
+}
+
+/// A header field value as text for display and sorting: encoded words decoded (RFC
+/// 2047), UTF-8 and ISO-2022-JP octets read as such, other octets replaced.
+pub fn decode_header_text(value: &[u8]) -> String {
+    decode_header_value(value, None)
 }
 
 /// The searchable text of `raw`.
@@ -36,13 +80,40 @@ impl Summary {
         let fallback = first_charset(&self.body).and_then(charset_decoder);
         let mut body = String::new();
         body_text(raw, &self.body, fallback, &mut body);
-        SearchText {
-            headers: header_text(
-                self.body.header_span.slice(raw).unwrap_or_default(),
-                fallback,
-            ),
+        let header = self.body.header_span.slice(raw).unwrap_or_default();
+        let mut text = SearchText {
             body,
+            ..SearchText::default()
+        };
+        for field in header::fields(header) {
+            let Some(name) = field.name else { continue };
+            let value = decode_header_value(field.value, fallback);
+            text.headers.push_str(&String::from_utf8_lossy(name));
+            text.headers.push_str(": ");
+            text.headers.push_str(&value);
+            text.headers.push('\n');
+            let own = if field.is("From") {
+                &mut text.from
+            } else if field.is("To") {
+                &mut text.to
+            } else if field.is("Cc") {
+                &mut text.cc
+            } else if field.is("Bcc") {
+                &mut text.bcc
+            } else if field.is("Subject") {
+                &mut text.subject
+            } else {
+                if field.is("References") && text.references.is_empty() {
+                    text.references = String::from_utf8_lossy(&header::unfold(field.value)).into();
+                } else if field.is("Date") && text.sent.is_none() {
+                    text.sent = sent_date(field.value);
+                }
+                continue;
+            };
+            separate(own);
+            own.push_str(&value);
         }
+        text
     }
 }
 
@@ -168,6 +239,28 @@ mod tests {
         assert_eq!(decode_header_value(b" \x1b$BF|K\\\x1b(B", None), "日本");
         let shift_jis = charset_decoder(b"shift_jis");
         assert_eq!(decode_header_value(b" \x93\xfa\x96\x7b", shift_jis), "日本");
+    }
+
+    #[test]
+    fn fields_are_kept_apart_and_dates_read() {
+        let raw = b"From: =?UTF-8?B?5pel5pys?= <a@example.jp>\r\nTo: b@example.org\r\n\
+To: c@example.org\r\nSubject: Re: hi\r\nDate: Tue, 1 Jul 2003 23:52:37 -0200\r\n\
+References: <1@x>\r\n <2@x>\r\n\r\nbody\r\n";
+        let text = search_text(raw);
+        assert_eq!(text.from, "日本 <a@example.jp>");
+        assert_eq!(text.to, "b@example.org\nc@example.org");
+        assert_eq!(text.subject, "Re: hi");
+        assert_eq!(text.references, "<1@x> <2@x>");
+        assert!(
+            text.headers
+                .starts_with("From: 日本 <a@example.jp>\nTo: b@example.org\n")
+        );
+        let sent = text.sent.unwrap();
+        // 2003-07-02T01:52:37Z, written as 1 July in the sender's zone.
+        assert_eq!(sent.timestamp, 1_057_110_757);
+        assert_eq!(sent.day, 12_234);
+        assert_eq!(sent_date(b"not a date"), None);
+        assert_eq!(search_text(b"Subject: x\r\n\r\n").sent, None);
     }
 
     #[test]

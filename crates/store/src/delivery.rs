@@ -28,6 +28,9 @@ pub struct Delivery {
     pub message_id: Option<String>,
     /// The IMAP summary (`postcell_mime::Summary::to_bytes`), cached with each copy.
     pub summary: Option<Vec<u8>>,
+    /// The search index row of the blob (`SearchDocument::from_summary`), written with
+    /// the messages; `None` leaves it to the first search.
+    pub search: Option<crate::SearchDocument>,
     /// The envelope sender; empty for the null sender `<>`.
     pub sender: String,
     /// Who told us about the message (for the delivery log), e.g. `smtp from 192.0.2.1`.
@@ -186,6 +189,10 @@ macro_rules! deliver_in_transaction {
             }
             if !over_quota.is_empty() {
                 return Ok((DeliveryOutcome::OverQuota { accounts: over_quota, permanent }, Vec::new()));
+            }
+            // One index row for the blob, however many mailboxes it went to.
+            if let (false, Some(document)) = (changes.is_empty(), &delivery.search) {
+                insert_search_text!($tx, &delivery.blob_id, document)?;
             }
             let outcomes = outcomes.into_iter().flatten().collect();
             Ok::<_, StoreError>((DeliveryOutcome::Done(outcomes), changes))

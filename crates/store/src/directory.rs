@@ -567,6 +567,8 @@ impl Store {
             ("accounts", "SELECT COUNT(*) FROM accounts"),
             ("addresses", "SELECT COUNT(*) FROM addresses"),
             ("messages", "SELECT COUNT(*) FROM messages"),
+            // Search index rows: one per distinct message blob.
+            ("indexed", "SELECT COUNT(*) FROM search_text"),
             (
                 "bytes",
                 "SELECT CAST(COALESCE(SUM(used_bytes), 0) AS BIGINT) FROM accounts",

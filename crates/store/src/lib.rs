@@ -20,6 +20,8 @@
 mod pool;
 #[macro_use]
 mod log;
+#[macro_use]
+mod search;
 
 mod blob;
 mod delivery;
@@ -50,6 +52,7 @@ pub use message::{
 pub use node::NodeRow;
 pub use pool::{Backend, Durability};
 pub use queue::OutboundEntry;
+pub use search::{INDEX_VERSION, SearchDocument, SentDay, TextField, fold};
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};

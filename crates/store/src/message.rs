@@ -33,6 +33,11 @@ impl UidRanges {
 
     /// `(uid BETWEEN a AND b OR ...)`; `FALSE` for an empty set.
     fn sql(&self) -> String {
+        self.sql_for("uid")
+    }
+
+    /// The same test on another column name (`m.uid` in a join).
+    pub(crate) fn sql_for(&self, column: &str) -> String {
         if self.0.is_empty() {
             return "(1 = 0)".to_owned();
         }
@@ -42,9 +47,9 @@ impl UidRanges {
             .map(|(lo, hi)| {
                 let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
                 if lo == hi {
-                    format!("uid = {lo}")
+                    format!("{column} = {lo}")
                 } else {
-                    format!("uid BETWEEN {lo} AND {hi}")
+                    format!("{column} BETWEEN {lo} AND {hi}")
                 }
             })
             .collect();
@@ -107,6 +112,9 @@ pub struct NewMessage {
     pub keywords: Vec<String>,
     pub internal_date: i64,
     pub summary: Option<Vec<u8>>,
+    /// The message's search index row, written with it (`None`: indexed on the first
+    /// search of its mailbox).
+    pub search: Option<crate::SearchDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +391,9 @@ impl Store {
                 .bind(message.summary.as_deref())
                 .execute(&mut *tx)
                 .await?;
+                if let Some(document) = &message.search {
+                    insert_search_text!(tx, blob_id, document)?;
+                }
                 let change = Change::Mailbox { account_id, mailbox_id, modseq };
                 p.notify_changes(&mut tx, &[change]).await?;
                 tx.commit().await?;

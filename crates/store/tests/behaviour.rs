@@ -128,6 +128,7 @@ async fn deliver_bytes(
             internal_date: postcell_store::now(),
             message_id: Some("<m@example.org>".into()),
             summary: None,
+            search: None,
             sender: "sender@example.net".into(),
             remote: Some("test".into()),
             targets,
@@ -150,6 +151,7 @@ fn message(
         keywords: keywords.to_vec(),
         internal_date: date,
         summary: Some(b"summary".to_vec()),
+        search: None,
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use postcell_imap_proto::SequenceSet;
 use postcell_imap_proto::command::AppendCommand;
 use postcell_imap_proto::response::{Code, StatusResponse};
-use postcell_store::{AppendOutcome, NewMessage};
+use postcell_store::{AppendOutcome, NewMessage, SearchDocument};
 
 use crate::command::mailbox::unavailable;
 use crate::command::store::flag_bits;
@@ -46,7 +46,10 @@ pub(crate) async fn append(
             .map_or(0, |d| d.as_secs() as i64),
     };
     let size = command.message.len() as i64;
-    let summary = postcell_mime::summarize(&command.message).to_bytes();
+    let summary = postcell_mime::summarize(&command.message);
+    // Indexed in the same transaction as the message, like a delivery.
+    let search = SearchDocument::from_summary(&summary, &command.message);
+    let summary = summary.to_bytes();
     let blob_id = match store.put_blob(command.message).await {
         Ok(id) => id,
         Err(error) => return unavailable(session, tag, &error),
@@ -58,6 +61,7 @@ pub(crate) async fn append(
         keywords,
         internal_date,
         summary: Some(summary),
+        search: Some(search),
     };
     match store.append(account_id, mailbox.id, &message).await {
         Ok(AppendOutcome::Appended {

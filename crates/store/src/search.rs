@@ -1,0 +1,419 @@
+//! The search index: the decoded, case-folded text of every blob that a message refers
+//! to, and the queries IMAP SEARCH, SORT and THREAD run on it.
+//!
+//! | backend | index | a needle of 3+ characters | of 1-2 characters |
+//! |---|---|---|---|
+//! | SQLite | FTS5, `trigram` tokenizer, over `search_text` | `MATCH` a phrase | `instr` on `search_text` |
+//! | PostgreSQL | `pg_trgm` GIN over `search_text` | `LIKE '%needle%'` | `strpos` on `search_text` |
+//!
+//! A row is written in the same transaction as the message that brings its blob
+//! (delivery, APPEND; a COPY or MOVE shares its source's row) and removed by a trigger
+//! with the last message that refers to the blob. Messages stored before the index
+//! existed, or by an older extraction ([`INDEX_VERSION`]), are indexed on the first
+//! search of their mailbox ([`Store::index_mailbox`]).
+//!
+//! The text is folded here ([`fold`]: Unicode lower case) and queries fold their needle
+//! the same way, so the databases only test substrings: IMAP's case-insensitive match
+//! (RFC 9051 section 6.4.4) does not depend on the database's locale.
+
+use postcell_mime::Summary;
+
+use crate::pool::{Pool, WritePool, retry_conflicts};
+use crate::{BlobId, Result, Store, StoreError, UidRanges};
+
+/// The version of the extraction that writes [`SearchDocument`]s. Rows written by an
+/// older one are written again by [`Store::index_mailbox`].
+pub const INDEX_VERSION: i32 = 1;
+
+/// Fewer characters than this cannot use a trigram index.
+const TRIGRAM: usize = 3;
+
+/// Blobs indexed per transaction when a mailbox is indexed after the fact.
+const BACKFILL_BATCH: usize = 50;
+
+/// What the index keeps of one message (of one blob): text folded with [`fold`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchDocument {
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    pub bcc: String,
+    pub subject: String,
+    /// Every header field, one `name: value` line each.
+    pub headers: String,
+    pub body: String,
+    /// The References field as written (not folded: message ids are compared exactly).
+    pub references: String,
+    /// The Date field: the instant, and the day as written (days since 1970-01-01).
+    pub sent_at: Option<i64>,
+    pub sent_day: Option<i64>,
+}
+
+impl SearchDocument {
+    /// The document of the raw message `raw`.
+    pub fn of(raw: &[u8]) -> SearchDocument {
+        SearchDocument::from_summary(&postcell_mime::summarize(raw), raw)
+    }
+
+    /// The document of `raw` when its summary is at hand (delivery computes it anyway).
+    pub fn from_summary(summary: &Summary, raw: &[u8]) -> SearchDocument {
+        let text = summary.search_text(raw);
+        SearchDocument {
+            from: fold(&text.from),
+            to: fold(&text.to),
+            cc: fold(&text.cc),
+            bcc: fold(&text.bcc),
+            subject: fold(&text.subject),
+            headers: fold(&text.headers),
+            body: fold(&text.body),
+            references: text.references.replace('\0', ""),
+            sent_at: text.sent.map(|sent| sent.timestamp),
+            sent_day: text.sent.map(|sent| sent.day),
+        }
+    }
+}
+
+/// Text as the index holds it and as needles are compared: Unicode lower case, without
+/// NUL (which PostgreSQL's text type cannot hold).
+pub fn fold(text: &str) -> String {
+    let mut folded = text.to_lowercase();
+    folded.retain(|c| c != '\0');
+    folded
+}
+
+/// Which text a SEARCH key looks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TextField {
+    From,
+    To,
+    Cc,
+    Bcc,
+    Subject,
+    /// Every header field (HEADER, and half of TEXT).
+    Headers,
+    Body,
+    /// The header or the body (IMAP TEXT).
+    Text,
+}
+
+impl TextField {
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            TextField::From => &["from_text"],
+            TextField::To => &["to_text"],
+            TextField::Cc => &["cc_text"],
+            TextField::Bcc => &["bcc_text"],
+            TextField::Subject => &["subject_text"],
+            TextField::Headers => &["headers"],
+            TextField::Body => &["body"],
+            TextField::Text => &["headers", "body"],
+        }
+    }
+}
+
+/// A comparison of the Date field's day (SENTBEFORE, SENTON, SENTSINCE) with a day
+/// counted from 1970-01-01.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SentDay {
+    Before(i64),
+    On(i64),
+    Since(i64),
+}
+
+/// The FTS5 query for a phrase in some columns: `{headers body} : "a ""b"""`.
+fn fts_query(field: TextField, needle: &str) -> String {
+    let columns = field.columns().join(" ");
+    format!("{{{columns}}} : \"{}\"", needle.replace('"', "\"\""))
+}
+
+/// A LIKE pattern that matches `needle` anywhere, with `\` as the escape character.
+fn like_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Inserts (or, when an older extraction wrote it, replaces) the index row of a blob,
+/// in the caller's transaction `$tx`.
+macro_rules! insert_search_text {
+    ($tx:ident, $blob_id:expr, $document:expr) => {{
+        let blob_id: &$crate::BlobId = $blob_id;
+        let document: &$crate::SearchDocument = $document;
+        sqlx::query(
+            "INSERT INTO search_text (blob_id, version, from_text, to_text, cc_text, bcc_text,
+               subject_text, headers, body, refs, sent_at, sent_day)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (blob_id) DO UPDATE SET version = excluded.version,
+               from_text = excluded.from_text, to_text = excluded.to_text,
+               cc_text = excluded.cc_text, bcc_text = excluded.bcc_text,
+               subject_text = excluded.subject_text, headers = excluded.headers,
+               body = excluded.body, refs = excluded.refs, sent_at = excluded.sent_at,
+               sent_day = excluded.sent_day
+             WHERE search_text.version < excluded.version",
+        )
+        .bind(blob_id.as_str())
+        .bind($crate::search::INDEX_VERSION)
+        .bind(&document.from)
+        .bind(&document.to)
+        .bind(&document.cc)
+        .bind(&document.bcc)
+        .bind(&document.subject)
+        .bind(&document.headers)
+        .bind(&document.body)
+        .bind(&document.references)
+        .bind(document.sent_at)
+        .bind(document.sent_day)
+        .execute(&mut *$tx)
+        .await
+    }};
+}
+
+impl Store {
+    /// Indexes the messages of a mailbox with UIDs above `above_uid` whose blob has no
+    /// index row of the current [`INDEX_VERSION`]: messages stored before the index
+    /// existed, or by a node that did not index them. Returns how many blobs it
+    /// indexed. A blob that is gone gets an empty row (its messages match no text) so
+    /// that it is not read again at every search.
+    pub async fn index_mailbox(&self, mailbox_id: i64, above_uid: i64) -> Result<usize> {
+        let missing: Vec<String> = dispatch!(&self.pool, read, |p| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT m.blob_id FROM messages m
+                 LEFT JOIN search_text t ON t.blob_id = m.blob_id
+                 WHERE m.mailbox_id = $1 AND m.uid > $2
+                   AND (t.blob_id IS NULL OR t.version < $3)",
+            )
+            .bind(mailbox_id)
+            .bind(above_uid)
+            .bind(INDEX_VERSION)
+            .fetch_all(p)
+            .await?
+        });
+        let mut indexed = 0;
+        for chunk in missing.chunks(BACKFILL_BATCH) {
+            let mut documents = Vec::with_capacity(chunk.len());
+            for blob in chunk {
+                let blob_id = BlobId::parse(blob)?;
+                let document = match self.get_blob(&blob_id).await {
+                    Ok(raw) => tokio::task::spawn_blocking(move || SearchDocument::of(&raw))
+                        .await
+                        .map_err(|e| StoreError::Invalid(format!("indexing {blob_id}: {e}")))?,
+                    Err(StoreError::BlobMissing(_)) => {
+                        tracing::warn!(blob = %blob_id, "cannot index a message whose blob is missing");
+                        SearchDocument::default()
+                    }
+                    Err(error) => return Err(error),
+                };
+                documents.push((blob_id, document));
+            }
+            retry_conflicts(|| async {
+                dispatch!(&self.pool, write, |p| {
+                    let mut tx = p.begin_write().await?;
+                    for (blob_id, document) in &documents {
+                        insert_search_text!(tx, blob_id, document)?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                })
+            })
+            .await?;
+            indexed += documents.len();
+        }
+        if indexed > 0 {
+            metrics::counter!("postcell_store_search_backfilled_total").increment(indexed as u64);
+            tracing::info!(
+                mailbox_id,
+                indexed,
+                "indexed messages stored before the index"
+            );
+        }
+        Ok(indexed)
+    }
+
+    /// The UIDs of the messages of a mailbox whose `field` contains `needle` (folded
+    /// with [`fold`] here), in UID order. An empty needle matches every indexed message.
+    pub async fn search_text(
+        &self,
+        mailbox_id: i64,
+        field: TextField,
+        needle: &str,
+    ) -> Result<Vec<i64>> {
+        let needle = fold(needle);
+        let columns = field.columns();
+        let uids = match &self.pool {
+            Pool::Sqlite { reader, .. } if needle.chars().count() >= TRIGRAM => {
+                sqlx::query_scalar(
+                    "SELECT m.uid FROM search_fts f
+                     JOIN search_text t ON t.id = f.rowid
+                     JOIN messages m ON m.blob_id = t.blob_id
+                     WHERE search_fts MATCH $2 AND m.mailbox_id = $1
+                     ORDER BY m.uid",
+                )
+                .bind(mailbox_id)
+                .bind(fts_query(field, &needle))
+                .fetch_all(reader)
+                .await?
+            }
+            Pool::Sqlite { reader, .. } => {
+                let test = substring_test(columns, |column| format!("instr(t.{column}, $2) > 0"));
+                sqlx::query_scalar(sqlx::AssertSqlSafe(scan_sql(&test)))
+                    .bind(mailbox_id)
+                    .bind(&needle)
+                    .fetch_all(reader)
+                    .await?
+            }
+            Pool::Postgres(pool) if needle.chars().count() >= TRIGRAM => {
+                let test = substring_test(columns, |column| format!("t.{column} LIKE $2"));
+                sqlx::query_scalar(sqlx::AssertSqlSafe(scan_sql(&test)))
+                    .bind(mailbox_id)
+                    .bind(like_pattern(&needle))
+                    .fetch_all(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                let test = substring_test(columns, |column| format!("strpos(t.{column}, $2) > 0"));
+                sqlx::query_scalar(sqlx::AssertSqlSafe(scan_sql(&test)))
+                    .bind(mailbox_id)
+                    .bind(&needle)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        Ok(uids)
+    }
+
+    /// The UIDs and folded header text of the messages whose header contains `needle`
+    /// somewhere, for IMAP HEADER, which then looks for the needle in the named field.
+    /// An empty needle returns every indexed message (HEADER with an empty string asks
+    /// whether the field exists).
+    pub async fn search_headers(
+        &self,
+        mailbox_id: i64,
+        needle: &str,
+    ) -> Result<Vec<(i64, String)>> {
+        let needle = fold(needle);
+        if needle.is_empty() {
+            return dispatch!(&self.pool, read, |p| {
+                Ok(sqlx::query_as(
+                    "SELECT m.uid, t.headers FROM messages m
+                     JOIN search_text t ON t.blob_id = m.blob_id
+                     WHERE m.mailbox_id = $1 ORDER BY m.uid",
+                )
+                .bind(mailbox_id)
+                .fetch_all(p)
+                .await?)
+            });
+        }
+        let uids = self
+            .search_text(mailbox_id, TextField::Headers, &needle)
+            .await?;
+        let rows: Vec<(i64, String)> = dispatch!(&self.pool, read, |p| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT m.uid, t.headers FROM messages m
+                 JOIN search_text t ON t.blob_id = m.blob_id
+                 WHERE m.mailbox_id = $1 AND {} ORDER BY m.uid",
+                UidRanges::from_uids(&uids).sql_for("m.uid")
+            )))
+            .bind(mailbox_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// The UIDs of the messages whose Date field's day compares as asked. Messages
+    /// without a readable Date field match none of SENTBEFORE, SENTON and SENTSINCE.
+    pub async fn search_sent_day(&self, mailbox_id: i64, condition: SentDay) -> Result<Vec<i64>> {
+        let (test, day) = match condition {
+            SentDay::Before(day) => ("t.sent_day < $2", day),
+            SentDay::On(day) => ("t.sent_day = $2", day),
+            SentDay::Since(day) => ("t.sent_day >= $2", day),
+        };
+        let sql = format!(
+            "SELECT m.uid FROM messages m JOIN search_text t ON t.blob_id = m.blob_id
+             WHERE m.mailbox_id = $1 AND {test} ORDER BY m.uid"
+        );
+        dispatch!(&self.pool, read, |p| {
+            Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(mailbox_id)
+                .bind(day)
+                .fetch_all(p)
+                .await?)
+        })
+    }
+
+    /// The References field of each message in `uids` that has one, in UID order, for
+    /// THREAD=REFERENCES.
+    pub async fn message_references(
+        &self,
+        mailbox_id: i64,
+        uids: &UidRanges,
+    ) -> Result<Vec<(i64, String)>> {
+        let sql = format!(
+            "SELECT m.uid, t.refs FROM messages m JOIN search_text t ON t.blob_id = m.blob_id
+             WHERE m.mailbox_id = $1 AND t.refs <> '' AND {} ORDER BY m.uid",
+            uids.sql_for("m.uid")
+        );
+        dispatch!(&self.pool, read, |p| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(mailbox_id)
+                .fetch_all(p)
+                .await?)
+        })
+    }
+}
+
+/// `(test(a) OR test(b))` over the columns of a field.
+fn substring_test(columns: &[&str], test: impl Fn(&str) -> String) -> String {
+    let tests: Vec<String> = columns.iter().map(|column| test(column)).collect();
+    format!("({})", tests.join(" OR "))
+}
+
+/// The messages of mailbox `$1` whose index row passes `test`, in UID order.
+fn scan_sql(test: &str) -> String {
+    format!(
+        "SELECT m.uid FROM messages m JOIN search_text t ON t.blob_id = m.blob_id
+         WHERE m.mailbox_id = $1 AND {test} ORDER BY m.uid"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_escape_what_the_databases_read_specially() {
+        assert_eq!(
+            fts_query(TextField::Text, "say \"hi\""),
+            "{headers body} : \"say \"\"hi\"\"\""
+        );
+        assert_eq!(fts_query(TextField::From, "bob"), "{from_text} : \"bob\"");
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn folding_is_unicode_lower_case_without_nul() {
+        assert_eq!(fold("ÉCOLE Straße ＡＢＣ"), "école straße ａｂｃ");
+        assert_eq!(fold("a\0b"), "ab");
+    }
+
+    #[test]
+    fn documents_hold_folded_fields() {
+        let raw = b"From: Bob <BOB@example.net>\r\nSubject: Hello World\r\n\
+References: <A@x>\r\nDate: Mon, 2 Jan 2006 15:04:05 -0700\r\n\r\nSome TEXT\r\n";
+        let document = SearchDocument::of(raw);
+        assert_eq!(document.from, "bob <bob@example.net>");
+        assert_eq!(document.subject, "hello world");
+        assert_eq!(document.references, "<A@x>");
+        assert!(document.headers.contains("subject: hello world\n"));
+        assert_eq!(document.body, "some text\r\n");
+        assert_eq!(document.sent_at, Some(1_136_239_445));
+        assert_eq!(document.sent_day, Some(13_150));
+    }
+}
