@@ -5,11 +5,15 @@ use postcell_imap_proto::response::{Data, FetchItem};
 use postcell_imap_proto::{Flag, MessageSet};
 use postcell_store::{MessageMeta, Store, flags};
 
+use crate::command::search::SearchState;
+
 pub(crate) struct SelectedMailbox {
     pub mailbox_id: i64,
     pub read_only: bool,
     /// Index `n - 1` holds message `n`, in UID order.
     pub messages: Vec<MessageMeta>,
+    /// The saved search result (`$`) and how far the mailbox is known to be indexed.
+    pub search: SearchState,
 }
 
 impl SelectedMailbox {
@@ -24,6 +28,7 @@ impl SelectedMailbox {
             mailbox_id,
             read_only,
             messages,
+            search: SearchState::default(),
         })
     }
 
@@ -78,8 +83,9 @@ impl SelectedMailbox {
     /// The indexes (`seq - 1`) a sequence or UID set names, in order. `None` when the
     /// set names a sequence number beyond the mailbox (RFC 9051: a BAD).
     pub fn resolve(&self, set: &MessageSet, uid: bool) -> Option<Vec<usize>> {
-        let MessageSet::Set(set) = set else {
-            return Some(Vec::new());
+        let set = match set {
+            MessageSet::Set(set) => set,
+            MessageSet::SavedResult => return Some(self.saved_result()),
         };
         if uid {
             let largest = self.messages.last().map_or(0, |m| m.uid as u32);

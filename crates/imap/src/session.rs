@@ -175,6 +175,8 @@ fn command_name(body: &CommandBody) -> &'static str {
         CommandBody::Expunge => "expunge",
         CommandBody::Append(_) => "append",
         CommandBody::Search(_) => "search",
+        CommandBody::Sort(_) => "sort",
+        CommandBody::Thread(_) => "thread",
         CommandBody::Id { .. } => "id",
         CommandBody::Namespace => "namespace",
         CommandBody::Copy { .. } => "copy",
@@ -329,8 +331,16 @@ async fn execute(session: &mut Session, state: State, command: Command) -> State
             .await;
             State::Selected(login, selected)
         }
-        (State::Selected(login, selected), CommandBody::Search(search)) => {
-            command::search::search(session, tag, &selected, search).await;
+        (State::Selected(login, mut selected), CommandBody::Search(search)) => {
+            command::search::search(session, tag, &mut selected, search).await;
+            State::Selected(login, selected)
+        }
+        (State::Selected(login, mut selected), CommandBody::Sort(sort)) => {
+            command::sort::sort(session, tag, &mut selected, sort).await;
+            State::Selected(login, selected)
+        }
+        (State::Selected(login, mut selected), CommandBody::Thread(thread)) => {
+            command::thread::thread(session, tag, &mut selected, thread).await;
             State::Selected(login, selected)
         }
         (State::Selected(login, mut selected), CommandBody::Store(store)) => {

@@ -22,6 +22,12 @@ pub(crate) fn capabilities(session: &Session, authenticated: bool) -> Vec<String
             "MOVE",
             "UNSELECT",
             "ESEARCH",
+            "SEARCHRES",
+            "SORT",
+            "SORT=DISPLAY",
+            "ESORT",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
             "SPECIAL-USE",
         ]
         .map(str::to_owned),

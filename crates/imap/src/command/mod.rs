@@ -8,4 +8,6 @@ pub(crate) mod expunge;
 pub(crate) mod fetch;
 pub(crate) mod mailbox;
 pub(crate) mod search;
+pub(crate) mod sort;
 pub(crate) mod store;
+pub(crate) mod thread;

@@ -1,110 +1,356 @@
-//! SEARCH and UID SEARCH, with ESEARCH `RETURN (MIN MAX COUNT ALL)` (RFC 4731).
+//! SEARCH and UID SEARCH (RFC 9051 section 6.4.4), with ESEARCH's `RETURN (MIN MAX
+//! COUNT ALL)` (RFC 4731), SEARCHRES's `SAVE` and `$` (RFC 5182) and CONDSTORE's
+//! `MODSEQ` (RFC 7162).
 //!
-//! Keys on flags, UIDs, message numbers, sizes, internal dates and mod-sequences are
-//! read from the message metadata. Header and text keys scan
-//! `postcell_mime::search_text` of each message's blob: a scan for now; a full-text
-//! index is later work.
+//! Keys on flags, keywords, UIDs, message numbers, sizes, internal dates and
+//! mod-sequences are evaluated over the session's view of the mailbox
+//! ([`SelectedMailbox::messages`]), without touching the store. Keys on text (FROM, TO,
+//! CC, BCC, SUBJECT, HEADER, BODY, TEXT) and on the Date field (SENTBEFORE, SENTON,
+//! SENTSINCE) each become one query on the search index (`postcell_store::search`);
+//! the key tree is then evaluated with their answers. Blobs are never read, except to
+//! index messages stored before the index existed, on the first search of their
+//! mailbox.
 //!
 //! ```text
 //! C: a8 SEARCH UNSEEN FROM "bob"
 //! S: * SEARCH 2 5
 //! S: a8 OK SEARCH completed
+//! C: a9 UID SEARCH RETURN (MIN COUNT SAVE) CHARSET UTF-8 BODY {9}
+//! C: 議事録
+//! S: * ESEARCH (TAG "a9") UID MIN 4 COUNT 2
+//! S: a9 OK SEARCH completed
+//! C: b1 UID FETCH $ (FLAGS)
 //! ```
 
-use postcell_imap_proto::command::{SearchCommand, SearchKey};
-use postcell_imap_proto::response::{Data, ESearchResponse, StatusResponse};
+use std::collections::{HashMap, HashSet};
+
+use postcell_imap_proto::command::{SearchCommand, SearchKey, SearchReturnOptions};
+use postcell_imap_proto::response::{Code, Data, ESearchResponse, StatusResponse};
 use postcell_imap_proto::{Date, MessageSet, SequenceSet};
-use postcell_mime::SearchText;
-use postcell_store::{MessageMeta, Store, flags};
+use postcell_store::{MessageMeta, SentDay, Store, StoreError, TextField, flags, fold};
 
 use crate::command::mailbox::unavailable;
 use crate::selected::SelectedMailbox;
 use crate::session::Session;
 
+/// What a session remembers between searches of its selected mailbox.
+#[derive(Debug, Default)]
+pub(crate) struct SearchState {
+    /// RFC 5182: the UIDs of the last `RETURN (SAVE)` result, sorted; `$` names them.
+    /// Messages expunged since drop out, because `$` is resolved against the session's
+    /// view of the mailbox.
+    pub saved: Vec<i64>,
+    /// Every message up to this UID has been checked for an index row.
+    indexed_through: i64,
+}
+
+impl SelectedMailbox {
+    /// What a result reports for each message: its UID, or its message number.
+    pub(crate) fn numbers(&self, found: &[usize], uid: bool) -> Vec<u32> {
+        found
+            .iter()
+            .map(|&i| {
+                if uid {
+                    self.messages[i].uid as u32
+                } else {
+                    i as u32 + 1
+                }
+            })
+            .collect()
+    }
+
+    /// The indexes (`seq - 1`) of the messages `$` names, in order.
+    pub(crate) fn saved_result(&self) -> Vec<usize> {
+        self.messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| self.search.saved.binary_search(&m.uid).is_ok())
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// The charsets SEARCH, SORT and THREAD accept (search strings are then read as UTF-8:
+/// US-ASCII is a subset).
+pub(crate) fn charset_supported(charset: &str) -> bool {
+    charset.eq_ignore_ascii_case("UTF-8") || charset.eq_ignore_ascii_case("US-ASCII")
+}
+
+/// `NO [BADCHARSET (UTF-8 US-ASCII)]` (RFC 9051 section 7.1).
+pub(crate) fn bad_charset(session: &mut Session, tag: String) {
+    session.write_status(
+        StatusResponse::no(Some(tag), "Charset not supported; use UTF-8 or US-ASCII")
+            .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])),
+    );
+}
+
 pub(crate) async fn search(
     session: &mut Session,
     tag: String,
-    selected: &SelectedMailbox,
+    selected: &mut SelectedMailbox,
     command: SearchCommand,
 ) {
+    let save = command.return_options.is_some_and(|o| o.save);
+    if command
+        .charset
+        .as_deref()
+        .is_some_and(|charset| !charset_supported(charset))
+    {
+        if save {
+            selected.search.saved.clear();
+        }
+        return bad_charset(session, tag);
+    }
     let store = session.store().clone();
-    let needs_text = command.criteria.iter().any(needs_text);
-    let mut found = Vec::new();
-    for (index, meta) in selected.messages.iter().enumerate() {
-        let text = if needs_text {
-            match load_text(&store, meta).await {
-                Ok(text) => Some(text),
-                Err(error) => return unavailable(session, tag, &error),
+    let found = match matching(&store, selected, &command.criteria).await {
+        Ok(found) => found,
+        Err(error) => {
+            if save {
+                selected.search.saved.clear();
             }
-        } else {
-            None
-        };
-        let context = Context {
-            selected,
-            seq: index as u32 + 1,
-            meta,
-            text: text.as_ref(),
-        };
-        if command.criteria.iter().all(|key| context.matches(key)) {
-            found.push(if command.uid {
-                meta.uid as u32
-            } else {
-                index as u32 + 1
+            return unavailable(session, tag, &error);
+        }
+    };
+    metrics::counter!("postcell_imap_search_total", "command" => "search").increment(1);
+    let numbers = selected.numbers(&found, command.uid);
+    let with_modseq = command.criteria.iter().any(uses_modseq);
+    match command.return_options {
+        None => {
+            let mod_sequence = with_modseq
+                .then(|| highest_modseq(selected, &found))
+                .flatten();
+            session.write_data(&Data::Search {
+                numbers,
+                mod_sequence,
             });
         }
-    }
-    match command.return_options {
-        None => session.write_data(&Data::Search {
-            numbers: found,
-            mod_sequence: None,
-        }),
         Some(options) => {
-            let all_by_default = !(options.min || options.max || options.count || options.all);
-            session.write_data(&Data::ESearch(ESearchResponse {
-                tag: Some(tag.clone()),
-                uid: command.uid,
-                min: found.first().copied().filter(|_| options.min),
-                max: found.last().copied().filter(|_| options.max),
-                all: SequenceSet::from_numbers(found.iter().copied())
-                    .filter(|_| options.all || all_by_default),
-                count: Some(found.len() as u32).filter(|_| options.count),
-                mod_sequence: None,
-            }))
+            let response = esearch(selected, &found, &numbers, options, with_modseq, false);
+            if let Some(mut response) = response {
+                response.tag = Some(tag.clone());
+                response.uid = command.uid;
+                session.write_data(&Data::ESearch(response));
+            }
         }
     }
     session.write_status(StatusResponse::ok(Some(tag), "SEARCH completed"));
 }
 
-async fn load_text(store: &Store, meta: &MessageMeta) -> postcell_store::Result<SearchText> {
-    let raw = store.get_blob(&meta.blob_id).await?;
-    Ok(postcell_mime::search_text(&raw))
+/// The ESEARCH response for a result: `found` (indexes, in the order reported) and
+/// `numbers` (what is reported for each). With SAVE, it also saves the result for `$`
+/// (RFC 5182 section 2.4: MIN and/or MAX alone save only those messages). `None` when
+/// only SAVE was asked: then nothing is sent. MIN and MAX are the first and the last
+/// reported: the lowest and highest for SEARCH, the first and last in sort order for
+/// ESORT (RFC 5267 section 3.2); with `in_order`, ALL keeps the order too.
+pub(crate) fn esearch(
+    selected: &mut SelectedMailbox,
+    found: &[usize],
+    numbers: &[u32],
+    options: SearchReturnOptions,
+    with_modseq: bool,
+    in_order: bool,
+) -> Option<ESearchResponse> {
+    let only_extremes = (options.min || options.max) && !(options.all || options.count);
+    let mut reported: Vec<usize> = Vec::new();
+    if only_extremes {
+        if options.min {
+            reported.extend(found.first());
+        }
+        if options.max {
+            reported.extend(found.last());
+        }
+        reported.dedup();
+    } else {
+        reported.extend_from_slice(found);
+    }
+    if options.save {
+        let mut saved: Vec<i64> = reported.iter().map(|&i| selected.messages[i].uid).collect();
+        saved.sort_unstable();
+        saved.dedup();
+        selected.search.saved = saved;
+    }
+    if !(options.min || options.max || options.count || options.all) {
+        return None;
+    }
+    let all = if in_order {
+        SequenceSet::from_numbers_in_order(numbers.iter().copied())
+    } else {
+        SequenceSet::from_numbers(numbers.iter().copied())
+    };
+    Some(ESearchResponse {
+        tag: None,
+        uid: false,
+        min: numbers.first().copied().filter(|_| options.min),
+        max: numbers.last().copied().filter(|_| options.max),
+        all: all.filter(|_| options.all),
+        count: Some(found.len() as u32).filter(|_| options.count),
+        mod_sequence: with_modseq
+            .then(|| highest_modseq(selected, &reported))
+            .flatten(),
+    })
 }
 
-fn needs_text(key: &SearchKey) -> bool {
+/// RFC 7162 section 3.1.5: the highest mod-sequence of the messages returned, when a
+/// search used MODSEQ; none when nothing was found.
+pub(crate) fn highest_modseq(selected: &SelectedMailbox, found: &[usize]) -> Option<u64> {
+    found
+        .iter()
+        .map(|&i| selected.messages[i].modseq as u64)
+        .max()
+}
+
+pub(crate) fn uses_modseq(key: &SearchKey) -> bool {
     match key {
-        SearchKey::Bcc(_)
-        | SearchKey::Body(_)
-        | SearchKey::Cc(_)
-        | SearchKey::From(_)
-        | SearchKey::Header(..)
-        | SearchKey::Subject(_)
-        | SearchKey::Text(_)
-        | SearchKey::To(_)
-        | SearchKey::SentBefore(_)
-        | SearchKey::SentOn(_)
-        | SearchKey::SentSince(_) => true,
-        SearchKey::Not(key) => needs_text(key),
-        SearchKey::Or(a, b) => needs_text(a) || needs_text(b),
-        SearchKey::And(keys) => keys.iter().any(needs_text),
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(key) => uses_modseq(key),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
         _ => false,
     }
+}
+
+/// The indexes (`seq - 1`) of the messages that match every key, in mailbox order.
+pub(crate) async fn matching(
+    store: &Store,
+    selected: &mut SelectedMailbox,
+    keys: &[SearchKey],
+) -> Result<Vec<usize>, StoreError> {
+    let mut queries = HashSet::new();
+    for key in keys {
+        collect_queries(key, &mut queries);
+    }
+    let mut answers = HashMap::with_capacity(queries.len());
+    if !queries.is_empty() {
+        // Messages stored before the index existed are indexed now, once per session
+        // and mailbox (new ones are indexed as they arrive).
+        let newest = selected.messages.last().map_or(0, |m| m.uid);
+        if newest > selected.search.indexed_through {
+            store
+                .index_mailbox(selected.mailbox_id, selected.search.indexed_through)
+                .await?;
+            selected.search.indexed_through = newest;
+        }
+        for query in queries {
+            let uids = query.run(store, selected.mailbox_id).await?;
+            answers.insert(query, uids);
+        }
+    }
+    let selected = &*selected;
+    let now = now();
+    Ok(selected
+        .messages
+        .iter()
+        .enumerate()
+        .filter(|(index, meta)| {
+            let context = Context {
+                selected,
+                seq: *index as u32 + 1,
+                meta,
+                answers: &answers,
+                now,
+            };
+            keys.iter().all(|key| context.matches(key))
+        })
+        .map(|(index, _)| index)
+        .collect())
+}
+
+/// One question for the search index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IndexQuery {
+    Text(TextField, String),
+    /// HEADER field-name string: the field name folded.
+    Header(String, String),
+    Sent(SentDay),
+}
+
+impl IndexQuery {
+    fn of(key: &SearchKey) -> Option<IndexQuery> {
+        let text = |field, needle: &[u8]| {
+            Some(IndexQuery::Text(
+                field,
+                String::from_utf8_lossy(needle).into_owned(),
+            ))
+        };
+        let day = |date: &Date| date.days_since_unix_epoch();
+        match key {
+            SearchKey::From(needle) => text(TextField::From, needle),
+            SearchKey::To(needle) => text(TextField::To, needle),
+            SearchKey::Cc(needle) => text(TextField::Cc, needle),
+            SearchKey::Bcc(needle) => text(TextField::Bcc, needle),
+            SearchKey::Subject(needle) => text(TextField::Subject, needle),
+            SearchKey::Body(needle) => text(TextField::Body, needle),
+            SearchKey::Text(needle) => text(TextField::Text, needle),
+            SearchKey::Header(name, needle) => Some(IndexQuery::Header(
+                fold(name.trim()),
+                String::from_utf8_lossy(needle).into_owned(),
+            )),
+            SearchKey::SentBefore(date) => Some(IndexQuery::Sent(SentDay::Before(day(date)))),
+            SearchKey::SentOn(date) => Some(IndexQuery::Sent(SentDay::On(day(date)))),
+            SearchKey::SentSince(date) => Some(IndexQuery::Sent(SentDay::Since(day(date)))),
+            _ => None,
+        }
+    }
+
+    /// The UIDs of the mailbox's messages that answer the query.
+    async fn run(&self, store: &Store, mailbox_id: i64) -> Result<HashSet<i64>, StoreError> {
+        Ok(match self {
+            IndexQuery::Text(field, needle) => store
+                .search_text(mailbox_id, *field, needle)
+                .await?
+                .into_iter()
+                .collect(),
+            IndexQuery::Header(name, needle) => {
+                let needle = fold(needle);
+                store
+                    .search_headers(mailbox_id, &needle)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, headers)| header_has(headers, name, &needle))
+                    .map(|(uid, _)| uid)
+                    .collect()
+            }
+            IndexQuery::Sent(condition) => store
+                .search_sent_day(mailbox_id, *condition)
+                .await?
+                .into_iter()
+                .collect(),
+        })
+    }
+}
+
+fn collect_queries(key: &SearchKey, queries: &mut HashSet<IndexQuery>) {
+    match key {
+        SearchKey::Not(key) => collect_queries(key, queries),
+        SearchKey::Or(a, b) => {
+            collect_queries(a, queries);
+            collect_queries(b, queries);
+        }
+        SearchKey::And(keys) => keys.iter().for_each(|key| collect_queries(key, queries)),
+        key => {
+            if let Some(query) = IndexQuery::of(key) {
+                queries.insert(query);
+            }
+        }
+    }
+}
+
+/// Whether the folded header text holds a field `name` (folded) whose value contains
+/// `needle` (folded); with an empty needle, whether the field is there at all.
+fn header_has(headers: &str, name: &str, needle: &str) -> bool {
+    headers.lines().any(|line| {
+        line.split_once(':').is_some_and(|(field, value)| {
+            field.trim() == name && (needle.is_empty() || value.contains(needle))
+        })
+    })
 }
 
 struct Context<'a> {
     selected: &'a SelectedMailbox,
     seq: u32,
     meta: &'a MessageMeta,
-    text: Option<&'a SearchText>,
+    answers: &'a HashMap<IndexQuery, HashSet<i64>>,
+    now: i64,
 }
 
 impl Context<'_> {
@@ -123,7 +369,8 @@ impl Context<'_> {
             SearchKey::Undraft => !flag(flags::DRAFT),
             SearchKey::Unflagged => !flag(flags::FLAGGED),
             SearchKey::Unseen => !flag(flags::SEEN),
-            // No message is \Recent in this server (IMAP4rev2 dropped it).
+            // No message is \Recent in this server (IMAP4rev2 dropped it), so NEW
+            // (RECENT UNSEEN) matches nothing and OLD (NOT RECENT) everything.
             SearchKey::Recent | SearchKey::New => false,
             SearchKey::Old => true,
             SearchKey::Keyword(word) => self.has_keyword(word),
@@ -133,26 +380,21 @@ impl Context<'_> {
             SearchKey::Before(date) => day.is_some_and(|d| d < *date),
             SearchKey::On(date) => day.is_some_and(|d| d == *date),
             SearchKey::Since(date) => day.is_some_and(|d| d >= *date),
-            SearchKey::Older(seconds) => self.meta.internal_date <= now() - i64::from(*seconds),
-            SearchKey::Younger(seconds) => self.meta.internal_date >= now() - i64::from(*seconds),
+            SearchKey::Older(seconds) => self.meta.internal_date <= self.now - i64::from(*seconds),
+            SearchKey::Younger(seconds) => {
+                self.meta.internal_date >= self.now - i64::from(*seconds)
+            }
+            // The entry name (RFC 7162 "/flags/\Seen") does not narrow the test: every
+            // change of a message's flags takes the message's one mod-sequence.
             SearchKey::ModSeq { mod_sequence, .. } => self.meta.modseq as u64 >= *mod_sequence,
             SearchKey::Uid(set) => self.in_set(set, true),
             SearchKey::SequenceSet(set) => self.in_set(set, false),
             SearchKey::Not(key) => !self.matches(key),
             SearchKey::Or(a, b) => self.matches(a) || self.matches(b),
             SearchKey::And(keys) => keys.iter().all(|k| self.matches(k)),
-            SearchKey::Body(needle) => self.text_has(|t| &t.body, needle),
-            SearchKey::Text(needle) => {
-                self.text_has(|t| &t.headers, needle) || self.text_has(|t| &t.body, needle)
-            }
-            SearchKey::From(needle) => self.header_has("From", needle),
-            SearchKey::To(needle) => self.header_has("To", needle),
-            SearchKey::Cc(needle) => self.header_has("Cc", needle),
-            SearchKey::Bcc(needle) => self.header_has("Bcc", needle),
-            SearchKey::Subject(needle) => self.header_has("Subject", needle),
-            SearchKey::Header(name, needle) => self.header_has(name, needle),
-            // Sent dates need the Date: field parsed; not done yet, so nothing matches.
-            SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => false,
+            key => IndexQuery::of(key)
+                .and_then(|query| self.answers.get(&query))
+                .is_some_and(|uids| uids.contains(&self.meta.uid)),
         }
     }
 
@@ -164,8 +406,16 @@ impl Context<'_> {
     }
 
     fn in_set(&self, set: &MessageSet, uid: bool) -> bool {
-        let MessageSet::Set(set) = set else {
-            return false;
+        let set = match set {
+            MessageSet::Set(set) => set,
+            MessageSet::SavedResult => {
+                return self
+                    .selected
+                    .search
+                    .saved
+                    .binary_search(&self.meta.uid)
+                    .is_ok();
+            }
         };
         if uid {
             let largest = self.selected.messages.last().map_or(0, |m| m.uid as u32);
@@ -174,45 +424,32 @@ impl Context<'_> {
             set.contains(self.seq, self.selected.messages.len() as u32)
         }
     }
-
-    fn text_has(&self, part: impl Fn(&SearchText) -> &String, needle: &[u8]) -> bool {
-        let Some(text) = self.text else {
-            return false;
-        };
-        contains(part(text), needle)
-    }
-
-    /// Whether a header field `name` holds `needle` (an empty needle: the field exists).
-    fn header_has(&self, name: &str, needle: &[u8]) -> bool {
-        let Some(text) = self.text else {
-            return false;
-        };
-        let mut in_field = false;
-        for line in text.headers.lines() {
-            if !line.starts_with([' ', '\t']) {
-                in_field = line
-                    .split_once(':')
-                    .is_some_and(|(field, _)| field.trim().eq_ignore_ascii_case(name));
-                if in_field && needle.is_empty() {
-                    return true;
-                }
-            }
-            if in_field && contains(line.split_once(':').map_or(line, |(_, v)| v), needle) {
-                return true;
-            }
-        }
-        false
-    }
-}
-
-/// Case-insensitive substring test (RFC 9051 section 6.4.4).
-fn contains(haystack: &str, needle: &[u8]) -> bool {
-    let needle = String::from_utf8_lossy(needle).to_lowercase();
-    haystack.to_lowercase().contains(&needle)
 }
 
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_fields_are_matched_by_name_then_value() {
+        let headers = "from: bob <bob@example.net>\nx-spam-flag: yes\nsubject: re: x-spam-flag\n";
+        assert!(header_has(headers, "x-spam-flag", "yes"));
+        assert!(header_has(headers, "x-spam-flag", ""));
+        assert!(!header_has(headers, "x-spam-flag", "no"));
+        assert!(!header_has(headers, "subject", "bob"));
+        assert!(header_has(headers, "subject", "x-spam"));
+        assert!(!header_has(headers, "x-spam", ""));
+    }
+
+    #[test]
+    fn charsets() {
+        assert!(charset_supported("utf-8") && charset_supported("US-ASCII"));
+        assert!(!charset_supported("ISO-2022-JP") && !charset_supported("UTF8"));
+    }
 }
