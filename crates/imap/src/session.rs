@@ -359,6 +359,24 @@ async fn execute(session: &mut Session, state: State, command: Command) -> State
             command::fetch::fetch(session, tag, &login, &mut selected, fetch).await;
             State::Selected(login, selected)
         }
+        (State::Selected(login, selected), CommandBody::Close) if !selected.read_only => {
+            // RFC 9051 section 6.4.2: CLOSE expunges, silently (mbsync expunges so).
+            let store = session.store().clone();
+            let all = postcell_store::UidRanges::all();
+            match store
+                .expunge_deleted(login.account_id, selected.mailbox_id, &all)
+                .await
+            {
+                Ok(_) => {
+                    session.write_status(StatusResponse::ok(Some(tag), "Mailbox closed"));
+                    State::Authenticated(login)
+                }
+                Err(error) => {
+                    command::mailbox::unavailable(session, tag, &error);
+                    State::Selected(login, selected)
+                }
+            }
+        }
         (State::Selected(login, _), CommandBody::Close | CommandBody::Unselect) => {
             session.write_status(StatusResponse::ok(Some(tag), "Mailbox closed"));
             State::Authenticated(login)
