@@ -3,7 +3,9 @@
 //! Parsing and response encoding belong to `postcell-imap-proto`; this crate runs the
 //! Not-Authenticated / Authenticated / Selected / Logout states over one
 //! [`Connection`] (`session`) and keeps the per-session view of the selected mailbox
-//! (`selected`).
+//! (`selected`). SEARCH, SORT and THREAD (`command::search`, `command::sort`,
+//! `command::thread`) evaluate their keys over that view and the store's search index,
+//! and sort and thread from the cached summaries: they never read message blobs.
 //!
 //! ```text
 //! S: * OK [CAPABILITY IMAP4rev1 ...] mail.example.org IMAP server ready

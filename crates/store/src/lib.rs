@@ -1,6 +1,7 @@
 //! Postcell's store: every piece of state a node keeps, in SQLite (one node, the default)
 //! or PostgreSQL (a cell of identical nodes), plus immutable message blobs, the change
-//! feed and leases.
+//! feed, leases and the search index (`search`: FTS5 trigram or pg_trgm over the
+//! decoded text of each blob).
 //!
 //! Callers see one [`Store`] whatever the backend; the backend is picked by
 //! configuration, never by `cfg`. The SQL is written once with `$n` placeholders that
