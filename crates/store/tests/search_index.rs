@@ -456,3 +456,55 @@ async fn messages_stored_before_the_index_are_indexed_on_demand(f: Fixture) {
         vec![1, 2]
     );
 }
+
+/// pg_trgm makes trigrams of the letters LC_CTYPE knows: none of Japanese under `C`
+/// (searches are then right but scan), and the index serves them under a UTF-8 ctype.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_trigrams_follow_the_database_ctype() {
+    let pg = postcell_testkit::shared_postgres();
+    let name = format!("trgm_utf8_{}", std::process::id());
+    pg.psql(
+        "postgres",
+        &format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' \
+             LC_COLLATE 'C' LC_CTYPE 'C.utf8'"
+        ),
+    )
+    .unwrap();
+    let c_locale = pg.fresh_database().unwrap();
+    for (url, japanese_trigrams) in [(pg.url(&name), true), (c_locale, false)] {
+        let config = StoreConfig {
+            backend: BackendConfig::Postgres {
+                url: url.clone(),
+                max_connections: 4,
+            },
+            blobs: BlobConfig::Database,
+            node_id: "node-a".into(),
+        };
+        let store = Store::open(&config).await.unwrap();
+        let alice = account(&store, "alice@example.org").await;
+        let raw =
+            "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n会議の議事録 at noon\r\n";
+        let inbox = deliver(&store, raw.as_bytes(), &[alice], true).await[0];
+        assert_eq!(
+            find(&store, inbox, TextField::Body, "議事録").await,
+            vec![1]
+        );
+        assert_eq!(find(&store, inbox, TextField::Body, "noon").await, vec![1]);
+        let db = url.rsplit('/').next().unwrap();
+        let trigrams = pg.psql(db, "SELECT show_trgm('議事録')").unwrap();
+        assert_eq!(
+            trigrams.trim() != "{}",
+            japanese_trigrams,
+            "{db}: {trigrams}"
+        );
+        let plan = pg
+            .psql(
+                db,
+                "SET enable_seqscan = off; EXPLAIN SELECT id FROM search_text WHERE body LIKE '%noon%'",
+            )
+            .unwrap();
+        assert!(plan.contains("search_text_trigrams"), "{plan}");
+        store.close().await;
+    }
+}
