@@ -221,15 +221,7 @@ pub(crate) async fn matching(
     }
     let mut answers = HashMap::with_capacity(queries.len());
     if !queries.is_empty() {
-        // Messages stored before the index existed are indexed now, once per session
-        // and mailbox (new ones are indexed as they arrive).
-        let newest = selected.messages.last().map_or(0, |m| m.uid);
-        if newest > selected.search.indexed_through {
-            store
-                .index_mailbox(selected.mailbox_id, selected.search.indexed_through)
-                .await?;
-            selected.search.indexed_through = newest;
-        }
+        ensure_indexed(store, selected).await?;
         for query in queries {
             let uids = query.run(store, selected.mailbox_id).await?;
             answers.insert(query, uids);
@@ -253,6 +245,22 @@ pub(crate) async fn matching(
         })
         .map(|(index, _)| index)
         .collect())
+}
+
+/// Indexes the messages of the mailbox stored before the index existed (new ones are
+/// indexed as they arrive), checking each message once per session.
+pub(crate) async fn ensure_indexed(
+    store: &Store,
+    selected: &mut SelectedMailbox,
+) -> Result<(), StoreError> {
+    let newest = selected.messages.last().map_or(0, |m| m.uid);
+    if newest > selected.search.indexed_through {
+        store
+            .index_mailbox(selected.mailbox_id, selected.search.indexed_through)
+            .await?;
+        selected.search.indexed_through = newest;
+    }
+    Ok(())
 }
 
 /// One question for the search index.

@@ -19,7 +19,7 @@ use postcell_imap_proto::response::{Data, StatusResponse, ThreadNode};
 use postcell_store::{Store, StoreError, UidRanges};
 
 use crate::command::mailbox::unavailable;
-use crate::command::search::{bad_charset, charset_supported, matching};
+use crate::command::search::{bad_charset, charset_supported, ensure_indexed, matching};
 use crate::command::sort::{MessageFields, message_fields};
 use crate::selected::SelectedMailbox;
 use crate::session::Session;
@@ -78,6 +78,8 @@ async fn thread_messages(
     let fields = message_fields(store, selected, &found).await?;
     let mut references: HashMap<i64, String> = HashMap::new();
     if command.algorithm == ThreadAlgorithm::References {
+        // The References field is kept by the search index.
+        ensure_indexed(store, selected).await?;
         for chunk in fields.chunks(500) {
             let uids: Vec<i64> = chunk.iter().map(|f| f.uid).collect();
             references.extend(
