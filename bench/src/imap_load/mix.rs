@@ -445,6 +445,13 @@ async fn timed(
     Ok(())
 }
 
+/// Whether `response` holds `item` (an IMAP data item name, upper case).
+fn contains(response: &[u8], item: &[u8]) -> bool {
+    response
+        .windows(item.len())
+        .any(|w| w.eq_ignore_ascii_case(item))
+}
+
 async fn one_session(
     shared: &Shared,
     user: &str,
@@ -486,8 +493,9 @@ async fn one_session(
                 let last = (first + ENVELOPES - 1).min(exists);
                 let mut got = 0;
                 let command = format!("FETCH {first}:{last} (UID ENVELOPE)");
+                // Other sessions' flag changes may come as FETCH (FLAGS) too.
                 timed(&mut client, out, step, &command, |r| {
-                    if untagged_number(r, b"FETCH").is_some() {
+                    if untagged_number(r, b"FETCH").is_some() && contains(r, b"ENVELOPE") {
                         got += 1;
                     }
                 })
@@ -502,7 +510,7 @@ async fn one_session(
                     let (mut got, mut bytes) = (0, 0);
                     let command = format!("FETCH {n} (BODY.PEEK[])");
                     timed(&mut client, out, step, &command, |r| {
-                        if untagged_number(r, b"FETCH").is_some() {
+                        if untagged_number(r, b"FETCH") == Some(n) && contains(r, b"BODY[]") {
                             got += 1;
                             bytes += r.len() as u64;
                         }
