@@ -96,7 +96,6 @@ def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 10
             ([$pc_no_idle, $dc_no_idle] | map(select(. != null)) | join("; ") | if . == "" then null else . end)),
           fig_apart("idle-memory"; "connections held"; ""; ""; $p.held; $d.held; null),
           fig("idle-memory"; "server memory before, PSS"; "MiB"; "lower"; ($p.memory_before.pss_bytes | mib); ($d.memory_before.pss_bytes | mib); "after the other workloads"),
-          fig("idle-memory"; "server memory after closing them, PSS"; "MiB"; "lower"; ($p.memory_after_close.pss_bytes | mib); ($d.memory_after_close.pss_bytes | mib); "what stays allocated once the connections are gone"),
           (if $pc_no_idle == null and $dc_no_idle == null then
              fig("idle-memory"; "server memory with the connections, PSS"; "MiB"; "lower"; ($p.memory_held.pss_bytes | mib); ($d.memory_held.pss_bytes | mib); null),
              fig("idle-memory"; "per IDLE connection, PSS"; "KiB"; "lower"; ($p.pss_per_connection_bytes | kib); ($d.pss_per_connection_bytes | kib); null),
@@ -111,7 +110,8 @@ def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 10
              (if $ih != null then
                 fig_apart("idle-memory"; "per connection, PSS, Dovecot with IDLE hibernation"; "KiB"; "lower"; ($p.pss_per_connection_bytes | kib); ($ih.report.result.pss_per_connection_bytes | kib); "imap_hibernate_timeout = 5s (off by default)\(if $ih.report.result.idle != "supported" then "; IDLE \($ih.report.result.idle)" else "" end)")
               else empty end)
-           end)
+           end),
+          fig("idle-memory"; "server memory after closing them, PSS"; "MiB"; "lower"; ($p.memory_after_close.pss_bytes | mib); ($d.memory_after_close.pss_bytes | mib); "what stays allocated once the connections are gone")
       else empty end
     ]),
     conditions: [$runs[] | {
