@@ -2,17 +2,12 @@
 //! connections to a server on this machine, and reports messages/s and
 //! latency percentiles. Load goes to loopback addresses only.
 
-mod machine;
-mod message;
-mod smtp;
-mod stats;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -21,10 +16,11 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use machine::Machine;
-use message::{MessageFactory, dot_stuff, parse_size};
-use smtp::{Outcome, Session};
-use stats::{Summary, summarize};
+use postcell_bench::loopback::resolve_loopback;
+use postcell_bench::machine::Machine;
+use postcell_bench::message::{MessageFactory, dot_stuff, parse_size};
+use postcell_bench::smtp::{Outcome, Session};
+use postcell_bench::stats::{Summary, micros, summarize, unix_now};
 
 /// Errors kept verbatim for the report; the rest are only counted.
 const ERROR_SAMPLES: usize = 5;
@@ -393,17 +389,6 @@ async fn worker(shared: Arc<Shared>, mut rng: StdRng) -> WorkerResult {
     out
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 fn load_recipients(args: &Args) -> Result<Vec<String>> {
     let mut out = Vec::new();
     if let Some(path) = &args.recipients_file {
@@ -438,21 +423,6 @@ fn load_recipients(args: &Args) -> Result<Vec<String>> {
         bail!("not a usable --helo name: {:?}", args.helo);
     }
     Ok(out)
-}
-
-/// Resolves the target and refuses anything that is not a loopback address.
-async fn resolve_loopback(target: &str) -> Result<SocketAddr> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target)
-        .await
-        .with_context(|| format!("resolving {target}"))?
-        .collect();
-    let Some(first) = addrs.first().copied() else {
-        bail!("{target} resolves to no address");
-    };
-    if let Some(bad) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-        bail!("refusing to load {target} ({bad}): smtp-load only targets loopback addresses");
-    }
-    Ok(first)
 }
 
 fn print_text(r: &Report) {

@@ -1,6 +1,6 @@
 //! RFC 5322 test messages of a chosen size, and SMTP dot-stuffing.
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// Length of a padding line, without its CRLF.
 pub const LINE_LEN: usize = 76;
@@ -15,6 +15,9 @@ pub struct MessageFactory {
     run_id: String,
     id_domain: String,
     total: u64,
+    /// When set, message `i` is dated `date + i seconds`, so that building a
+    /// message twice gives the same bytes; otherwise each is dated now.
+    date: Option<DateTime<Utc>>,
 }
 
 impl MessageFactory {
@@ -25,7 +28,14 @@ impl MessageFactory {
             run_id: run_id.to_string(),
             id_domain: id_domain.to_string(),
             total,
+            date: None,
         }
+    }
+
+    /// Dates message `i` at `base + i seconds` instead of now.
+    pub fn with_date(mut self, base: DateTime<Utc>) -> Self {
+        self.date = Some(base);
+        self
     }
 
     /// The message as written in RFC 5322 form (not dot-stuffed).
@@ -40,7 +50,7 @@ impl MessageFactory {
              Content-Type: text/plain; charset=us-ascii\r\n\
              Content-Transfer-Encoding: 7bit\r\n\
              \r\n",
-            date = Utc::now().to_rfc2822(),
+            date = self.date_of(index).to_rfc2822(),
             from = self.from,
             n = index + 1,
             total = self.total,
@@ -52,6 +62,17 @@ impl MessageFactory {
         let body_len = self.size.saturating_sub(headers.len());
         push_body(&mut out, body_len, index);
         out
+    }
+
+    fn date_of(&self, index: u64) -> DateTime<Utc> {
+        match self.date {
+            Some(base) => {
+                let offset = TimeDelta::try_seconds(i64::try_from(index).unwrap_or(i64::MAX))
+                    .unwrap_or(TimeDelta::zero());
+                base.checked_add_signed(offset).unwrap_or(base)
+            }
+            None => Utc::now(),
+        }
     }
 }
 
@@ -174,6 +195,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fixed_dates_repeat() {
+        let base = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let f = MessageFactory::new(4096, "a@b.test", "run", "b.test", 10).with_date(base);
+        assert_eq!(f.build(3, "u@b.test"), f.build(3, "u@b.test"));
+        let text = String::from_utf8(f.build(3, "u@b.test")).unwrap();
+        assert!(
+            text.starts_with("Date: Fri, 2 Jan 2026 03:04:08 +0000\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Subject: postcell-bench message 4 of 10\r\n"));
     }
 
     #[test]

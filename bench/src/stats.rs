@@ -1,4 +1,6 @@
-//! Latency summaries.
+//! Latency summaries and the clock readings they are made of.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -29,6 +31,19 @@ pub fn summarize(micros: &mut [u64]) -> Summary {
         max: ms(micros[micros.len() - 1]),
         mean: sum as f64 / micros.len() as f64 / 1000.0,
     }
+}
+
+/// A duration in whole microseconds, the unit `summarize` takes.
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Seconds since 1970, for reports.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Nearest-rank percentile of sorted, non-empty data.

@@ -1,0 +1,127 @@
+# bench/imap.sh: the result of one run, from the imap-load reports it
+# collected (one JSON object per line: server, workload, variant, report).
+#
+# Each figure says which direction is better ("lower" or "higher") and gives
+# ratio = Postcell / Dovecot: with "lower" a ratio below 1 means Postcell is
+# ahead, with "higher" a ratio above 1 does.
+
+def run($s; $w; $v): map(select(.server == $s and .workload == $w and .variant == $v)) | first;
+def ratio($a; $b): if ($a | type) == "number" and ($b | type) == "number" and $b != 0 then $a / $b else null end;
+def ahead($r; $better):
+  if $r == null then null elif $better == "lower" then $r < 1 elif $better == "higher" then $r > 1 else null end;
+def fig($w; $name; $unit; $better; $pc; $dc; $note):
+  ratio($pc; $dc) as $r
+  | {workload: $w, figure: $name, unit: $unit, better: $better,
+     postcell: $pc, dovecot: $dc, ratio: $r, postcell_ahead: ahead($r; $better), note: $note};
+# A figure whose Postcell side is not comparable: no ratio.
+def fig_apart($w; $name; $unit; $better; $pc; $dc; $note):
+  {workload: $w, figure: $name, unit: $unit, better: $better,
+   postcell: $pc, dovecot: $dc, ratio: null, postcell_ahead: null, note: $note};
+def mib: if . == null then null else . / 1048576 end;
+def kib: if . == null then null else . / 1024 end;
+def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 1000 end;
+
+. as $runs
+| ($runs | run("postcell"; "select-fetch-flags"; "")) as $sp
+| ($runs | run("dovecot"; "select-fetch-flags"; "")) as $sd
+| ($runs | run("postcell"; "imap-mix"; "")) as $mp
+| ($runs | run("dovecot"; "imap-mix"; "")) as $md_full
+| (($runs | run("dovecot"; "imap-mix"; "same-steps-as-postcell")) // $md_full) as $md
+| ($runs | run("postcell"; "idle-memory"; "")) as $ip
+| ($runs | run("dovecot"; "idle-memory"; "")) as $id
+| ($runs | run("dovecot"; "idle-memory"; "hibernate")) as $ih
+| ($mp.report.result.steps_left_out // []) as $left_out
+| (if ($left_out | length) > 0 and $md != $md_full
+   then "both without \($left_out | join(", ")), which Postcell does not serve yet"
+   else null end) as $same_steps
+| ($ip.report.result.idle // null) as $pc_idle
+| ($id.report.result.idle // null) as $dc_idle
+| (if $pc_idle != null and $pc_idle != "supported"
+   then "IDLE \($pc_idle) on Postcell (\($ip.report.result.idle_refusal // "")): its \($ip.report.result.held) connections were held selected, not idling; not comparable"
+   else null end) as $pc_no_idle
+| (if $dc_idle != null and $dc_idle != "supported" then "IDLE \($dc_idle) on Dovecot" else null end) as $dc_no_idle
+| {
+    benchmark: "imap",
+    date: $date,
+    machine: ($runs[0].report.machine // $seed[0].machine // null),
+    filesystem: $fs,
+    load_average_end: $loadend,
+    params: {
+      big_messages: $big, users: $users, user_messages: $user_messages, size: $size,
+      select_fetch_repeat: $repeat, select_fetch_warmup: $warmup,
+      idle_connections: $idle, mix_clients: $clients, mix_sessions: $sessions
+    },
+    versions: {postcell: $pcv, dovecot: $dcv},
+    dovecot_passwords: $dcpw,
+    seed: ($seed[0] // null),
+    figures: ([
+      if $sp != null or $sd != null then
+        ($sp.report.result) as $p | ($sd.report.result) as $d
+        | fig("select-fetch-flags"; "SELECT p50"; "ms"; "lower"; $p.select_ms.p50; $d.select_ms.p50; null),
+          fig("select-fetch-flags"; "SELECT p99"; "ms"; "lower"; $p.select_ms.p99; $d.select_ms.p99; null),
+          fig("select-fetch-flags"; "UID FETCH 1:* (FLAGS) p50"; "ms"; "lower"; $p.fetch_ms.p50; $d.fetch_ms.p50; null),
+          fig("select-fetch-flags"; "UID FETCH 1:* (FLAGS) p99"; "ms"; "lower"; $p.fetch_ms.p99; $d.fetch_ms.p99; null),
+          fig("select-fetch-flags"; "SELECT + FETCH p50"; "ms"; "lower"; $p.select_plus_fetch_ms.p50; $d.select_plus_fetch_ms.p50; null),
+          fig("select-fetch-flags"; "SELECT + FETCH p99"; "ms"; "lower"; $p.select_plus_fetch_ms.p99; $d.select_plus_fetch_ms.p99; null),
+          fig("select-fetch-flags"; "server CPU per repetition"; "ms"; "lower";
+              ($sp.report.server.cpu_seconds | per_ms($p.repetitions_ok));
+              ($sd.report.server.cpu_seconds | per_ms($d.repetitions_ok)); "login, SELECT, FETCH, LOGOUT")
+      else empty end,
+      if $mp != null or $md != null then
+        ($mp.report.result) as $p | ($md.report.result) as $d | ($md_full.report.result) as $f
+        | fig("imap-mix"; "sessions/s"; "1/s"; "higher"; $p.sessions_per_second; $d.sessions_per_second; $same_steps),
+          fig("imap-mix"; "commands/s"; "1/s"; "higher"; $p.commands_per_second; $d.commands_per_second; $same_steps),
+          fig("imap-mix"; "whole session p50"; "ms"; "lower"; $p.session_ms.p50; $d.session_ms.p50; $same_steps),
+          fig("imap-mix"; "whole session p99"; "ms"; "lower"; $p.session_ms.p99; $d.session_ms.p99; $same_steps),
+          (["connect", "login", "select", "fetch_envelope", "fetch_body", "store", "search", "logout"][] as $c
+           | if ($left_out | index($c)) != null then
+               fig_apart("imap-mix"; "\($c) p50"; "ms"; "lower"; null; $f.latency_ms[$c].p50;
+                 "Postcell: \($p.unsupported[$c] // "left out"); Dovecot's figure is from the run with every step"),
+               fig_apart("imap-mix"; "\($c) p99"; "ms"; "lower"; null; $f.latency_ms[$c].p99; null)
+             else
+               fig("imap-mix"; "\($c) p50"; "ms"; "lower"; $p.latency_ms[$c].p50; $d.latency_ms[$c].p50; null),
+               fig("imap-mix"; "\($c) p99"; "ms"; "lower"; $p.latency_ms[$c].p99; $d.latency_ms[$c].p99; null)
+             end),
+          fig("imap-mix"; "server CPU per session"; "ms"; "lower";
+              ($mp.report.server.cpu_seconds | per_ms($p.sessions_completed));
+              ($md.report.server.cpu_seconds | per_ms($d.sessions_completed)); $same_steps),
+          (if $same_steps != null then
+             fig_apart("imap-mix"; "sessions/s, Dovecot with every step"; "1/s"; "higher"; null; $f.sessions_per_second; "the full mix, ENVELOPE included")
+           else empty end)
+      else empty end,
+      if $ip != null or $id != null then
+        ($ip.report.result) as $p | ($id.report.result) as $d
+        | ($p.held // null) as $k
+        | fig_apart("idle-memory"; "IDLE"; ""; ""; $p.idle; $d.idle;
+            ([$pc_no_idle, $dc_no_idle] | map(select(. != null)) | join("; ") | if . == "" then null else . end)),
+          fig_apart("idle-memory"; "connections held"; ""; ""; $p.held; $d.held; null),
+          fig("idle-memory"; "server memory before, PSS"; "MiB"; "lower"; ($p.memory_before.pss_bytes | mib); ($d.memory_before.pss_bytes | mib); "after the other workloads"),
+          (if $pc_no_idle == null and $dc_no_idle == null then
+             fig("idle-memory"; "server memory with the connections, PSS"; "MiB"; "lower"; ($p.memory_held.pss_bytes | mib); ($d.memory_held.pss_bytes | mib); null),
+             fig("idle-memory"; "per IDLE connection, PSS"; "KiB"; "lower"; ($p.pss_per_connection_bytes | kib); ($d.pss_per_connection_bytes | kib); null),
+             fig("idle-memory"; "per IDLE connection, RSS"; "KiB"; "lower"; ($p.rss_per_connection_bytes | kib); ($d.rss_per_connection_bytes | kib); "RSS sums count shared pages once per process"),
+             (if $ih != null then
+                fig("idle-memory"; "per IDLE connection, PSS, Dovecot with IDLE hibernation"; "KiB"; "lower"; ($p.pss_per_connection_bytes | kib); ($ih.report.result.pss_per_connection_bytes | kib); "imap_hibernate_timeout = 5s (off by default)")
+              else empty end)
+           else
+             fig_apart("idle-memory"; "server memory with the connections, PSS"; "MiB"; "lower"; ($p.memory_held.pss_bytes | mib); ($d.memory_held.pss_bytes | mib); $pc_no_idle // $dc_no_idle),
+             fig_apart("idle-memory"; "per connection, PSS"; "KiB"; "lower"; ($p.pss_per_connection_bytes | kib); ($d.pss_per_connection_bytes | kib); $pc_no_idle // $dc_no_idle),
+             fig_apart("idle-memory"; "per connection, RSS"; "KiB"; "lower"; ($p.rss_per_connection_bytes | kib); ($d.rss_per_connection_bytes | kib); "RSS sums count shared pages once per process"),
+             (if $ih != null then
+                fig_apart("idle-memory"; "per connection, PSS, Dovecot with IDLE hibernation"; "KiB"; "lower"; ($p.pss_per_connection_bytes | kib); ($ih.report.result.pss_per_connection_bytes | kib); "imap_hibernate_timeout = 5s (off by default)\(if $ih.report.result.idle != "supported" then "; IDLE \($ih.report.result.idle)" else "" end)")
+              else empty end)
+           end),
+          fig("idle-memory"; "server memory after closing them, PSS"; "MiB"; "lower"; ($p.memory_after_close.pss_bytes | mib); ($d.memory_after_close.pss_bytes | mib); "what stays allocated once the connections are gone")
+      else empty end
+    ]),
+    conditions: [$runs[] | {
+      server, workload, variant, exit_status,
+      elapsed_seconds: .report.elapsed_seconds,
+      generator_cpu_seconds: .report.generator_cpu_seconds,
+      server_cpu_seconds: (.report.server.cpu_seconds // null),
+      load_average_start: .report.load_average_start,
+      load_average_end: .report.load_average_end,
+      errors: .report.errors
+    }],
+    runs: $runs
+  }

@@ -1,0 +1,38 @@
+//! The steps every workload's sessions begin with.
+
+use anyhow::{Result, anyhow, bail};
+use postcell_bench::imap::{Client, Completion, quote, untagged_number};
+
+use crate::report::Run;
+
+pub async fn connect(run: &Run, read_buffer: usize) -> Result<Client> {
+    Client::connect(run.addr, run.io_timeout, run.deadline, read_buffer).await
+}
+
+/// LOGIN; anything but OK is an error. The completion's text may carry a
+/// `[CAPABILITY ...]` code.
+pub async fn login(client: &mut Client, user: &str, password: &str) -> Result<Completion> {
+    let done = client
+        .simple(&format!("LOGIN {} {}", quote(user), quote(password)))
+        .await?;
+    if !done.is_ok() {
+        bail!("LOGIN {user}: {done}");
+    }
+    Ok(done)
+}
+
+/// SELECT; returns the number of messages (`* N EXISTS`).
+pub async fn select(client: &mut Client, mailbox: &str) -> Result<u32> {
+    let mut exists = None;
+    let done = client
+        .command(&format!("SELECT {}", quote(mailbox)), |r| {
+            if let Some(n) = untagged_number(r, b"EXISTS") {
+                exists = Some(n);
+            }
+        })
+        .await?;
+    if !done.is_ok() {
+        bail!("SELECT {mailbox}: {done}");
+    }
+    exists.ok_or_else(|| anyhow!("SELECT {mailbox}: no EXISTS response"))
+}
