@@ -24,6 +24,7 @@ mod log;
 mod blob;
 mod delivery;
 mod directory;
+mod dkim;
 mod error;
 mod feed;
 pub mod flags;
@@ -34,10 +35,12 @@ mod maildrop;
 mod message;
 mod node;
 mod queue;
+mod settings;
 
 pub use blob::{BlobId, BlobStorage};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
 pub use directory::{Account, AddressEntry, DomainRow, NewAccount};
+pub use dkim::DkimKey;
 pub use error::{Result, StoreError};
 pub use feed::{Change, ChangeFeed};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
@@ -49,7 +52,8 @@ pub use message::{
 };
 pub use node::NodeRow;
 pub use pool::{Backend, Durability};
-pub use queue::OutboundEntry;
+pub use queue::{Attempt, AttemptOutcome, OutboundEntry};
+pub use settings::AccountSettings;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
