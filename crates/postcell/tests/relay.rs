@@ -283,7 +283,9 @@ fn a_remote_4xx_is_retried_and_delivered_once_with_each_attempt_logged() {
     });
     let deferred = lines.iter().find(|l| l.contains("\tdeferred\t")).unwrap();
     assert!(
-        deferred.contains("reply=450 4.2.0 Try again later"),
+        deferred.contains(
+            "reply=450 4.2.0 <flaky@remote.test>: Recipient address rejected: Try again later"
+        ),
         "{deferred}"
     );
     let queue = node.cli_ok(&["queue", "list"]);

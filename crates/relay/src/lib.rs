@@ -586,6 +586,17 @@ impl Relay {
             tracing::warn!(sender = %entry.sender, "the sender of a bounced message does not exist; no DSN");
             return Ok(());
         }
+        // Final delivery into a mailbox records the (null) envelope sender.
+        let text = if targets
+            .iter()
+            .all(|t| matches!(t, DeliveryTarget::Local { .. }))
+        {
+            let mut with_path = postcell_smtp::deliver::return_path_header(None).into_bytes();
+            with_path.extend_from_slice(&text);
+            with_path
+        } else {
+            text
+        };
         let size = text.len() as i64;
         let summary = postcell_mime::summarize(&text).to_bytes();
         let message_id = postcell_smtp::deliver::message_id(&text);
