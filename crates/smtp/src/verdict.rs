@@ -95,9 +95,35 @@ pub async fn check(dns: &Dns, hostname: &str, peer: Peer<'_>, message: &[u8]) ->
         .with_spf_mailfrom_result(&spf_mail_from, peer.ip, peer.mail_from, helo_domain);
     let dmarc_pass =
         dmarc.spf_result() == &DmarcResult::Pass || dmarc.dkim_result() == &DmarcResult::Pass;
+    // mail-auth reports "no aligned pass" as None; with a policy record that is a DMARC
+    // failure (RFC 7489 6.6.2). Errors looking things up are not.
+    let judged = |r: &DmarcResult| matches!(r, DmarcResult::None | DmarcResult::Fail(_));
     let dmarc_failed = !dmarc_pass
-        && (matches!(dmarc.spf_result(), DmarcResult::Fail(_))
-            || matches!(dmarc.dkim_result(), DmarcResult::Fail(_)));
+        && dmarc.dmarc_record().is_some()
+        && judged(dmarc.spf_result())
+        && judged(dmarc.dkim_result());
+    let dmarc_reject = dmarc_failed && dmarc.policy() == Policy::Reject;
+    let mut header = if dmarc_failed {
+        results.to_header()
+    } else if !dmarc.domain().is_empty() {
+        results.with_dmarc_result(&dmarc).to_header()
+    } else {
+        results.to_header()
+    };
+    if dmarc_failed {
+        // Written here: mail-auth would write "none" for a failure without a result.
+        let domain: String = dmarc
+            .domain()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+            .collect();
+        let end = header.trim_end_matches(['\r', '\n']).len();
+        header.truncate(end);
+        header.push_str(&format!(
+            ";\r\n\tdmarc=fail header.from={domain} policy.dmarc={}\r\n",
+            dmarc.policy()
+        ));
+    }
     let dmarc_text = if dmarc_pass {
         "pass"
     } else if dmarc_failed {
@@ -105,13 +131,73 @@ pub async fn check(dns: &Dns, hostname: &str, peer: Peer<'_>, message: &[u8]) ->
     } else {
         "none"
     };
-    let dmarc_reject = dmarc_failed && dmarc.policy() == Policy::Reject;
-    if !dmarc.domain().is_empty() {
-        results = results.with_dmarc_result(&dmarc);
-    }
     Verdict {
-        header: results.to_header(),
+        header,
         dmarc_reject,
         dmarc: dmarc_text.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::ResolverMode;
+
+    fn dns() -> Dns {
+        let records: Vec<String> = [
+            "pass.example TXT v=spf1 ip4:192.0.2.1 -all",
+            "_dmarc.pass.example TXT v=DMARC1; p=reject",
+            "fail.example TXT v=spf1 ip4:192.0.2.99 -all",
+            "_dmarc.fail.example TXT v=DMARC1; p=reject",
+        ]
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+        Dns::new(ResolverMode::Static, &records).unwrap()
+    }
+
+    fn peer(mail_from: &str) -> Peer<'_> {
+        Peer {
+            ip: "192.0.2.1".parse().unwrap(),
+            helo: "client.example",
+            mail_from,
+        }
+    }
+
+    #[tokio::test]
+    async fn spf_pass_aligns_and_dmarc_passes() {
+        let verdict = check(
+            &dns(),
+            "mx.example.org",
+            peer("bob@pass.example"),
+            b"From: bob@pass.example\r\nSubject: x\r\n\r\nbody\r\n",
+        )
+        .await;
+        assert!(
+            verdict
+                .header
+                .starts_with("Authentication-Results: mx.example.org;"),
+            "{}",
+            verdict.header
+        );
+        assert!(verdict.header.contains("spf=pass"), "{}", verdict.header);
+        assert!(verdict.header.contains("dmarc=pass"), "{}", verdict.header);
+        assert_eq!(verdict.dmarc, "pass");
+        assert!(!verdict.dmarc_reject);
+    }
+
+    #[tokio::test]
+    async fn spf_fail_without_dkim_fails_dmarc_with_p_reject() {
+        let verdict = check(
+            &dns(),
+            "mx.example.org",
+            peer("eve@fail.example"),
+            b"From: eve@fail.example\r\nSubject: x\r\n\r\nbody\r\n",
+        )
+        .await;
+        assert!(verdict.header.contains("spf=fail"), "{}", verdict.header);
+        assert!(verdict.header.contains("dmarc=fail"), "{}", verdict.header);
+        assert_eq!(verdict.dmarc, "fail");
+        assert!(verdict.dmarc_reject);
     }
 }
