@@ -229,6 +229,7 @@ import smtplib, sys
 with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
     s.ehlo("client.example")
     print("pass", s.sendmail("bob@pass.example", ["bob@example.test"],
+        b"Authentication-Results: mail.example.test; dkim=pass header.d=forged.example\r\n"
         b"From: bob@pass.example\r\nSubject: spf\r\n\r\nhi\r\n"))
     try:
         s.sendmail("eve@fail.example", ["bob@example.test"],
@@ -257,7 +258,8 @@ for i in range(1, p.stat()[0] + 1):
         header.append(line.decode())
     # Unfold the Authentication-Results field.
     text = "\n".join(header).replace("\n\t", " ").replace("\n ", " ")
-    print([l for l in text.split("\n") if l.startswith("Authentication-Results:")][0])
+    results = [l for l in text.split("\n") if l.startswith("Authentication-Results:")]
+    print(len(results), results[0])
 p.quit()
 "#,
         &[&node.pop3.port().to_string(), PASSWORD],
@@ -268,7 +270,7 @@ p.quit()
         (
             lines[0],
             &[
-                "Authentication-Results: mail.example.test;",
+                "1 Authentication-Results: mail.example.test;",
                 "spf=pass",
                 "smtp.mailfrom=bob@pass.example",
                 "dmarc=pass header.from=pass.example",

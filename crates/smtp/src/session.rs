@@ -591,6 +591,18 @@ impl Session {
                     mail_from: &envelope.sender_text(),
                 };
                 let config = &self.server.config;
+                // RFC 8601 5: a field claiming our name that we did not write is forged.
+                let message = crate::submission::remove_fields_where(
+                    &message,
+                    "Authentication-Results",
+                    |value| {
+                        let id = value.trim_start();
+                        let n = config.hostname.len();
+                        id.get(..n)
+                            .is_some_and(|name| name.eq_ignore_ascii_case(&config.hostname))
+                            && id[n..].starts_with(|c: char| c == ';' || c.is_whitespace())
+                    },
+                );
                 let verdict =
                     crate::verdict::check(&config.dns, &config.hostname, peer, &message).await;
                 metrics::counter!("postcell_smtp_dmarc_total", "result" => verdict.dmarc.clone())

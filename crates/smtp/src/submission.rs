@@ -80,10 +80,18 @@ pub fn has_field(message: &[u8], name: &str) -> bool {
 
 /// The message without the header fields named `name`.
 pub fn remove_fields(message: &[u8], name: &str) -> Vec<u8> {
+    remove_fields_where(message, name, |_| true)
+}
+
+/// The message without the header fields named `name` whose value (after the colon)
+/// `matches` says to remove.
+pub fn remove_fields_where(message: &[u8], name: &str, matches: impl Fn(&str) -> bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len());
     let mut copied = 0;
     for (field, range) in fields(message) {
-        if field.eq_ignore_ascii_case(name) {
+        let text = String::from_utf8_lossy(&message[range.clone()]);
+        let value = text.split_once(':').map(|(_, v)| v).unwrap_or("");
+        if field.eq_ignore_ascii_case(name) && matches(value) {
             out.extend_from_slice(&message[copied..range.start]);
             copied = range.end;
         }
@@ -207,6 +215,19 @@ mod tests {
             "{text}"
         );
         assert_eq!(add_missing_fields(&added, "h", "d"), added);
+    }
+
+    #[test]
+    fn only_matching_fields_are_removed() {
+        let message = b"Authentication-Results: mx.example.org; spf=pass\r\n\
+            Authentication-Results: other.example; dkim=pass\r\n\r\nbody\r\n";
+        let kept = remove_fields_where(message, "Authentication-Results", |v| {
+            v.trim_start().starts_with("mx.example.org")
+        });
+        assert_eq!(
+            kept,
+            b"Authentication-Results: other.example; dkim=pass\r\n\r\nbody\r\n".to_vec()
+        );
     }
 
     #[test]

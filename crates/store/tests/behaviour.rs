@@ -1066,10 +1066,16 @@ async fn queue_claims_exclude_other_nodes_until_the_lease_expires(f: Fixture) {
     let claimed = a.claim_due("a/1", ttl, 10).await.unwrap();
     assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id]);
     assert_eq!(claimed[0].domain(), "elsewhere.test");
-    assert!(b.claim_due("b/1", ttl, 10).await.unwrap().is_empty(), "held by a");
+    assert!(
+        b.claim_due("b/1", ttl, 10).await.unwrap().is_empty(),
+        "held by a"
+    );
     // a dies: its lease runs out and b takes the entry over.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let taken = b.claim_due("b/1", std::time::Duration::from_secs(30), 10).await.unwrap();
+    let taken = b
+        .claim_due("b/1", std::time::Duration::from_secs(30), 10)
+        .await
+        .unwrap();
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].lease_owner.as_deref(), Some("b/1"));
     let delivered = Attempt {
@@ -1078,9 +1084,22 @@ async fn queue_claims_exclude_other_nodes_until_the_lease_expires(f: Fixture) {
         reply: "250 2.0.0 Ok",
     };
     // a comes back too late: it no longer holds the lease, so nothing changes.
-    assert!(!a.finish_attempt(&claimed[0], "a/1", &delivered).await.unwrap());
-    assert_eq!(b.renew_queue_leases("b/1", std::time::Duration::from_secs(30)).await.unwrap(), 1);
-    assert!(b.finish_attempt(&taken[0], "b/1", &delivered).await.unwrap());
+    assert!(
+        !a.finish_attempt(&claimed[0], "a/1", &delivered)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        b.renew_queue_leases("b/1", std::time::Duration::from_secs(30))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        b.finish_attempt(&taken[0], "b/1", &delivered)
+            .await
+            .unwrap()
+    );
     assert!(a.queue_entry(id).await.unwrap().is_none());
     let log = a.queue_log(id).await.unwrap();
     let statuses: Vec<(&str, &str)> = log
@@ -1103,7 +1122,9 @@ async fn queue_outcomes_are_logged_and_deferred_entries_wait(f: Fixture) {
     for entry in &claimed {
         let attempt = if entry.id == deferred {
             Attempt {
-                outcome: AttemptOutcome::Deferred { next_attempt_at: later },
+                outcome: AttemptOutcome::Deferred {
+                    next_attempt_at: later,
+                },
                 remote: Some("mx[192.0.2.1]:25"),
                 reply: "451 4.3.0 later",
             }
@@ -1118,13 +1139,25 @@ async fn queue_outcomes_are_logged_and_deferred_entries_wait(f: Fixture) {
     }
     let waiting = store.queue_entry(deferred).await.unwrap().unwrap();
     assert_eq!(
-        (waiting.attempts, waiting.next_attempt_at, waiting.last_reply.as_deref(), waiting.lease_owner),
+        (
+            waiting.attempts,
+            waiting.next_attempt_at,
+            waiting.last_reply.as_deref(),
+            waiting.lease_owner
+        ),
         (1, later, Some("451 4.3.0 later"), None)
     );
     assert!(store.queue_entry(bounced).await.unwrap().is_none());
-    assert!(store.claim_due("w", ttl, 10).await.unwrap().is_empty(), "not due yet");
+    assert!(
+        store.claim_due("w", ttl, 10).await.unwrap().is_empty(),
+        "not due yet"
+    );
     assert_eq!(store.retry_queue(Some(deferred)).await.unwrap(), 1);
-    assert_eq!(store.claim_due("w", ttl, 10).await.unwrap().len(), 1, "due after retry");
+    assert_eq!(
+        store.claim_due("w", ttl, 10).await.unwrap().len(),
+        1,
+        "due after retry"
+    );
     assert!(store.delete_queue_entry(deferred).await.unwrap());
     assert!(!store.delete_queue_entry(deferred).await.unwrap());
     let bounces = store
@@ -1146,7 +1179,10 @@ async fn settings_forwards_and_dkim_keys_round_trip(f: Fixture) {
     use postcell_store::AccountSettings;
     let store = &f.store;
     let a = account(store, "fwd@example.org", 0).await;
-    assert_eq!(store.account_settings(a).await.unwrap(), AccountSettings::default());
+    assert_eq!(
+        store.account_settings(a).await.unwrap(),
+        AccountSettings::default()
+    );
     let settings = AccountSettings {
         rewrite_from: true,
         forward_keep_copy: false,
@@ -1156,12 +1192,32 @@ async fn settings_forwards_and_dkim_keys_round_trip(f: Fixture) {
     store.add_forward(a, "z@elsewhere.test").await.unwrap();
     store.add_forward(a, "b@example.org").await.unwrap();
     store.add_forward(a, "b@example.org").await.unwrap();
-    assert_eq!(store.forwards(a).await.unwrap(), ["b@example.org", "z@elsewhere.test"]);
-    assert_eq!(store.delete_forward(a, Some("b@example.org")).await.unwrap(), 1);
+    assert_eq!(
+        store.forwards(a).await.unwrap(),
+        ["b@example.org", "z@elsewhere.test"]
+    );
+    assert_eq!(
+        store
+            .delete_forward(a, Some("b@example.org"))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(store.delete_forward(a, None).await.unwrap(), 1);
     assert!(store.forwards(a).await.unwrap().is_empty());
-    store.put_dkim_key("example.org", "old", "rsa-sha256", "cHJpdg==", "cHVi").await.unwrap();
-    assert_eq!(store.dkim_key("example.org").await.unwrap().unwrap().selector, "old");
+    store
+        .put_dkim_key("example.org", "old", "rsa-sha256", "cHJpdg==", "cHVi")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .dkim_key("example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .selector,
+        "old"
+    );
     assert!(store.dkim_key("example.net").await.unwrap().is_none());
     assert_eq!(store.dkim_keys().await.unwrap().len(), 1);
     // A forward target with its own envelope sender (SRS) is queued with it.
@@ -1176,5 +1232,8 @@ async fn settings_forwards_and_dkim_keys_round_trip(f: Fixture) {
     .await;
     assert!(matches!(outcome, DeliveryOutcome::Done(_)), "{outcome:?}");
     let queued = store.queued(10).await.unwrap();
-    assert_eq!(queued[0].sender, "SRS0=abcd=AA=example.net=sender@example.org");
+    assert_eq!(
+        queued[0].sender,
+        "SRS0=abcd=AA=example.net=sender@example.org"
+    );
 }
