@@ -692,3 +692,54 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
     );
     assert_eq!(reply, "250 550\n", "a forged SRS address is unknown");
 }
+
+#[test]
+fn messages_to_one_host_share_one_connection() {
+    let remote = postfix(&["carol", "dave"]);
+    // Queue three messages while the relay is off, then let it find them all at once.
+    let mut node = Node::start(NodeOptions::default());
+    node.add_user("alice@example.test", None);
+    python(
+        r#"
+import smtplib, ssl, sys
+ctx = ssl._create_unverified_context()
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+    s.starttls(context=ctx)
+    s.login("alice@example.test", sys.argv[2])
+    for i, to in enumerate(["carol@remote.test", "dave@remote.test", "carol@remote.test"]):
+        s.sendmail("alice@example.test", [to],
+            b"From: alice@example.test\r\nSubject: batch %d\r\n\r\nx\r\n" % i)
+"#,
+        &[&node.submission.port().to_string(), PASSWORD],
+    );
+    assert_eq!(node.cli_ok(&["queue", "list"]).lines().count(), 3);
+    assert!(node.terminate().success());
+    let config = std::fs::read_to_string(&node.config).expect("config");
+    let config = config.replace(
+        "[relay]\nenabled = false\n",
+        &relay_section(&route_to(&remote), "per_destination = 1\n"),
+    );
+    std::fs::write(&node.config, config).expect("config");
+    node.spawn();
+    let carol = remote.wait_for_messages("carol", 2, Duration::from_secs(30));
+    let dave = remote.wait_for_messages("dave", 1, Duration::from_secs(30));
+    assert_eq!((carol.len(), dave.len()), (2, 1), "{}", node.log_text());
+    // Sessions that sent commands (the harness's port probe sent none), counted once
+    // Postcell has said QUIT.
+    let sessions = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("postfix/smtpd") && l.contains("disconnect from"))
+            .filter(|l| !l.contains("commands=0/0"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sessions(&remote.log()) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        sessions(&remote.log()),
+        1,
+        "one connection for three messages:\n{}",
+        remote.log()
+    );
+}

@@ -117,10 +117,14 @@ pub struct Relay {
 
 /// Why a connection stopped being usable during a message.
 enum Lost {
-    /// Before the message text was complete: the next hop may be tried.
-    Before(String),
+    /// Before the message text was complete: the next hop may be tried with the
+    /// recipients whose outcome is not recorded yet.
+    Before {
+        why: String,
+        unfinished: Vec<OutboundEntry>,
+    },
     /// After the final dot, without the reply: the remote may have the message, so it
-    /// waits for the next retry rather than going to another host now.
+    /// waits for the next retry (already recorded) rather than going elsewhere now.
     AfterData(String),
 }
 
@@ -272,14 +276,15 @@ impl Relay {
                 metrics::counter!("postcell_relay_connections_total", "result" => "ok")
                     .increment(1);
                 let mut after_data = false;
-                while let Some(message) = remaining.front() {
-                    match self.send_message(&mut client, hop, message).await {
-                        Ok(()) => {
-                            remaining.pop_front();
-                        }
-                        Err(Lost::Before(why)) => {
+                while let Some(message) = remaining.pop_front() {
+                    match self.send_message(&mut client, hop, &message).await {
+                        Ok(()) => {}
+                        Err(Lost::Before { why, unfinished }) => {
                             last_error = why;
                             last_hop = Some(hop.to_string());
+                            if !unfinished.is_empty() {
+                                remaining.push_front(unfinished);
+                            }
                             break;
                         }
                         Err(Lost::AfterData(why)) => {
@@ -373,7 +378,10 @@ impl Relay {
         if needs_utf8 && client.offers_smtputf8() {
             mail.push_str(" SMTPUTF8");
         }
-        let reply = client.command(&mail).await.map_err(lost_before)?;
+        let reply = client
+            .command(&mail)
+            .await
+            .map_err(|e| lost_before(e, entries.iter()))?;
         if !reply.is_positive() {
             for entry in entries {
                 self.failure_reply(entry, &remote, &reply).await;
@@ -381,11 +389,15 @@ impl Relay {
             return Ok(());
         }
         let mut accepted = Vec::new();
-        for entry in entries {
-            let reply = client
+        for (i, entry) in entries.iter().enumerate() {
+            let reply = match client
                 .command(&format!("RCPT TO:<{}>", entry.recipient))
                 .await
-                .map_err(lost_before)?;
+            {
+                Ok(reply) => reply,
+                // The refused ones are recorded; the accepted and the untried are not.
+                Err(e) => return Err(lost_before(e, accepted.into_iter().chain(&entries[i..]))),
+            };
             if reply.is_positive() {
                 accepted.push(entry);
             } else {
@@ -649,8 +661,11 @@ impl Relay {
     }
 }
 
-fn lost_before(e: ClientError) -> Lost {
-    Lost::Before(failure_text(&e))
+fn lost_before<'a>(e: ClientError, unfinished: impl Iterator<Item = &'a OutboundEntry>) -> Lost {
+    Lost::Before {
+        why: failure_text(&e),
+        unfinished: unfinished.cloned().collect(),
+    }
 }
 
 /// How a client error reads in the delivery log: the remote's reply when there was
