@@ -82,15 +82,9 @@ impl Node {
             String::from_utf8_lossy(&init.stderr)
         );
         let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let (smtp, pop3, pop3s, http) = (
-            addr(free_port()),
-            addr(free_port()),
-            addr(free_port()),
-            addr(free_port()),
-        );
-        // free_port() may hand out the same port twice; IMAP's two are kept apart from
-        // the others so a node never fails on a duplicate listener.
-        let mut taken = vec![smtp, pop3, pop3s, http];
+        // free_port() may hand out the same port twice: every listener gets a port
+        // none of the others has, so a node never fails on a duplicate listener.
+        let mut taken: Vec<SocketAddr> = Vec::new();
         let mut distinct_port = || loop {
             let candidate = addr(free_port());
             if !taken.contains(&candidate) {
@@ -98,6 +92,12 @@ impl Node {
                 return candidate;
             }
         };
+        let (smtp, pop3, pop3s, http) = (
+            distinct_port(),
+            distinct_port(),
+            distinct_port(),
+            distinct_port(),
+        );
         let (imap, imaps) = (distinct_port(), distinct_port());
         let (submission, submissions) = (distinct_port(), distinct_port());
         let store = match options.backend {
