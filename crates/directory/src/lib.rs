@@ -6,12 +6,14 @@
 
 mod address;
 mod auth;
+mod limiter;
 mod password;
 mod resolve;
 pub mod sasl;
 
 pub use address::{Address, AddressError, normalise_domain};
 pub use auth::AuthOutcome;
+pub use limiter::{LoginGate, LoginLimiter, LoginLimits};
 pub use password::{PasswordError, hash_password, verify_password};
 pub use resolve::{Resolution, Target};
 
@@ -22,12 +24,15 @@ use postcell_store::Store;
 pub struct DirectoryConfig {
     /// Separator of sub-addresses (`user+tag@`); `None` turns sub-addressing off.
     pub recipient_delimiter: Option<char>,
+    /// Failed logins per client address before slowing down and refusing.
+    pub login_limits: LoginLimits,
 }
 
 impl Default for DirectoryConfig {
     fn default() -> Self {
         DirectoryConfig {
             recipient_delimiter: Some('+'),
+            login_limits: LoginLimits::default(),
         }
     }
 }
@@ -36,14 +41,30 @@ impl Default for DirectoryConfig {
 pub struct Directory {
     store: Store,
     config: DirectoryConfig,
+    login_limiter: LoginLimiter,
 }
 
 impl Directory {
     pub fn new(store: Store, config: DirectoryConfig) -> Directory {
-        Directory { store, config }
+        let login_limiter = LoginLimiter::new(config.login_limits);
+        Directory {
+            store,
+            config,
+            login_limiter,
+        }
+    }
+
+    /// Failed logins per client address, shared by every protocol of this node.
+    pub fn login_limiter(&self) -> &LoginLimiter {
+        &self.login_limiter
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The sub-address separator (`user+tag@`), if sub-addressing is on.
+    pub fn recipient_delimiter(&self) -> Option<char> {
+        self.config.recipient_delimiter
     }
 }

@@ -9,7 +9,8 @@ use postcell_directory::{Address, hash_password};
 use postcell_store::{Account, DeliveryStatus, LogQuery, NewAccount, Store};
 
 use crate::cli::{
-    AddressCommand, AliasCommand, Command, DomainCommand, LogCommand, QueueCommand, UserCommand,
+    AddressCommand, AliasCommand, Command, DkimCommand, DomainCommand, ForwardCommand, LogCommand,
+    QueueCommand, UserCommand,
 };
 use crate::config::{Config, Interval, Size};
 
@@ -24,6 +25,7 @@ pub async fn run(config: &Config, command: Command) -> Result<()> {
         Command::Alias(c) => alias(&store, c).await,
         Command::Log(c) => log(&store, c).await,
         Command::Queue(c) => queue(&store, c).await,
+        Command::Dkim(c) => dkim(&store, c).await,
         Command::Status => status(config, &store).await,
         Command::Init(_) | Command::Serve | Command::Config(_) => {
             bail!("not an administrative command")
@@ -178,6 +180,23 @@ async fn user(store: &Store, command: UserCommand) -> Result<()> {
                 "addresses: {}",
                 store.addresses_of_account(a.id).await?.join(", ")
             );
+            let settings = store.account_settings(a.id).await?;
+            println!(
+                "rewrite from: {}",
+                if settings.rewrite_from { "on" } else { "off" }
+            );
+            let forwards = store.forwards(a.id).await?;
+            if !forwards.is_empty() {
+                println!(
+                    "forward:   {}{}",
+                    forwards.join(", "),
+                    if settings.forward_keep_copy {
+                        " (and a copy kept)"
+                    } else {
+                        " (no copy kept)"
+                    }
+                );
+            }
             for mailbox in store.mailboxes(a.id).await? {
                 let (count, bytes) = store.mailbox_totals(mailbox.id).await?;
                 println!(
@@ -220,8 +239,131 @@ async fn user(store: &Store, command: UserCommand) -> Result<()> {
             store.delete_account(a.id).await?;
             println!("deleted {} and its mail", a.name);
         }
+        UserCommand::Set {
+            address,
+            rewrite_from,
+            forward_keep_copy,
+        } => {
+            let a = account(store, &address).await?;
+            if rewrite_from.is_none() && forward_keep_copy.is_none() {
+                bail!("nothing to set: give --rewrite-from or --forward-keep-copy");
+            }
+            let mut settings = store.account_settings(a.id).await?;
+            if let Some(on) = rewrite_from {
+                settings.rewrite_from = on;
+            }
+            if let Some(on) = forward_keep_copy {
+                settings.forward_keep_copy = on;
+            }
+            store.set_account_settings(a.id, &settings).await?;
+            let switch = |on: bool| if on { "on" } else { "off" };
+            println!(
+                "{}: rewrite-from {}, forward-keep-copy {}",
+                a.name,
+                switch(settings.rewrite_from),
+                switch(settings.forward_keep_copy)
+            );
+        }
+        UserCommand::Forward(command) => forward(store, command).await?,
     }
     Ok(())
+}
+
+async fn forward(store: &Store, command: ForwardCommand) -> Result<()> {
+    match command {
+        ForwardCommand::Add { address, targets } => {
+            let a = account(store, &address).await?;
+            let targets = targets
+                .iter()
+                .map(|t| parse_address(t).map(|a| a.key()))
+                .collect::<Result<Vec<_>>>()?;
+            if targets.contains(&a.name) {
+                bail!("an account cannot forward to itself; use --forward-keep-copy on instead");
+            }
+            for target in &targets {
+                store.add_forward(a.id, target).await?;
+            }
+            println!(
+                "{} forwards to {}",
+                a.name,
+                store.forwards(a.id).await?.join(", ")
+            );
+        }
+        ForwardCommand::List { address } => {
+            let a = account(store, &address).await?;
+            for target in store.forwards(a.id).await? {
+                println!("{target}");
+            }
+        }
+        ForwardCommand::Del { address, target } => {
+            let a = account(store, &address).await?;
+            let target = target
+                .as_deref()
+                .map(parse_address)
+                .transpose()?
+                .map(|t| t.key());
+            let removed = store.delete_forward(a.id, target.as_deref()).await?;
+            if removed == 0 {
+                bail!("{} has no such forward target", a.name);
+            }
+            println!("removed {removed} forward target(s) of {}", a.name);
+        }
+    }
+    Ok(())
+}
+
+async fn dkim(store: &Store, command: DkimCommand) -> Result<()> {
+    match command {
+        DkimCommand::Generate { domain, selector } => {
+            let domain = parse_domain(&domain)?;
+            let selector_ok = !selector.is_empty()
+                && selector.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !selector_ok {
+                bail!("--selector {selector:?}: use letters, digits, '-' and '.'");
+            }
+            if !store.domain_exists(&domain).await? {
+                bail!("{domain} is not a local domain (add it with `postcell domain add`)");
+            }
+            let (private_key, public_key) = postcell_smtp::dkim::generate_key()?;
+            store
+                .put_dkim_key(
+                    &domain,
+                    &selector,
+                    postcell_smtp::dkim::ALGORITHM,
+                    &private_key,
+                    &public_key,
+                )
+                .await?;
+            let key = store
+                .dkim_key(&domain)
+                .await?
+                .context("the key just stored is missing")?;
+            println!("generated an RSA-2048 key for {domain} (selector {selector}); publish:");
+            print_dkim_record(&key);
+        }
+        DkimCommand::List => {
+            for key in store.dkim_keys().await? {
+                print_dkim_record(&key);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The record as a zone-file line; long values split into 255-octet strings.
+fn print_dkim_record(key: &postcell_store::DkimKey) {
+    let (name, value) = postcell_smtp::dkim::dns_record(key);
+    let chunks: Vec<String> = value
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect();
+    println!("{name}. IN TXT ( {} )", chunks.join(" "));
 }
 
 async fn address(store: &Store, command: AddressCommand) -> Result<()> {
@@ -343,19 +485,80 @@ async fn log(store: &Store, command: LogCommand) -> Result<()> {
 }
 
 async fn queue(store: &Store, command: QueueCommand) -> Result<()> {
-    let QueueCommand::List = command;
-    for e in store.queued(1000).await? {
-        println!(
-            "{}\t{}\tfrom=<{}>\tto=<{}>\tsize={}\tattempts={}\tnext={}\t{}",
-            e.id,
-            format_time(e.created_at),
-            e.sender,
-            e.recipient,
-            e.size,
-            e.attempts,
-            format_time(e.next_attempt_at),
-            e.last_reply.as_deref().unwrap_or("")
-        );
+    match command {
+        QueueCommand::List => {
+            for e in store.queued(1000).await? {
+                println!(
+                    "{}\t{}\tfrom=<{}>\tto=<{}>\tsize={}\tattempts={}\tnext={}\t{}",
+                    e.id,
+                    format_time(e.created_at),
+                    e.sender,
+                    e.recipient,
+                    e.size,
+                    e.attempts,
+                    format_time(e.next_attempt_at),
+                    e.last_reply.as_deref().unwrap_or("")
+                );
+            }
+        }
+        QueueCommand::Show { id } => {
+            let e = store
+                .queue_entry(id)
+                .await?
+                .with_context(|| format!("no queue entry {id}"))?;
+            println!("id:          {}", e.id);
+            println!("queued:      {}", format_time(e.created_at));
+            println!("from:        <{}>", e.sender);
+            println!("to:          <{}>", e.recipient);
+            println!("message-id:  {}", e.message_id.as_deref().unwrap_or("-"));
+            println!("size:        {}", e.size);
+            println!("attempts:    {}", e.attempts);
+            println!("next:        {}", format_time(e.next_attempt_at));
+            println!("expires:     {}", format_time(e.expires_at));
+            if let Some(at) = e.last_attempt_at {
+                println!(
+                    "last:        {} {} {}",
+                    format_time(at),
+                    e.last_remote.as_deref().unwrap_or("-"),
+                    e.last_reply.as_deref().unwrap_or("")
+                );
+            }
+            match (&e.lease_owner, e.lease_expires_at) {
+                (Some(owner), Some(until)) if until > postcell_store::now() => {
+                    println!(
+                        "being sent:  by {owner} (lease until {})",
+                        format_time(until)
+                    )
+                }
+                _ => {}
+            }
+            for r in store.queue_log(id).await? {
+                println!(
+                    "log:         {}\t{}\t{}\tremote={}\treply={}",
+                    format_time(r.at),
+                    r.node,
+                    r.status,
+                    r.remote.as_deref().unwrap_or("-"),
+                    r.reply.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        QueueCommand::Retry { id } => {
+            let changed = store.retry_queue(id).await?;
+            if id.is_some() && changed == 0 {
+                bail!("no queue entry {}", id.unwrap_or_default());
+            }
+            println!(
+                "{changed} entr{} due now",
+                if changed == 1 { "y" } else { "ies" }
+            );
+        }
+        QueueCommand::Delete { id } => {
+            if !store.delete_queue_entry(id).await? {
+                bail!("no queue entry {id}");
+            }
+            println!("deleted queue entry {id}");
+        }
     }
     Ok(())
 }

@@ -52,6 +52,9 @@ pub enum Command {
     /// The outbound queue.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// DKIM signing keys.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
     /// The configuration in effect, defaults included.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -126,6 +129,45 @@ pub enum UserCommand {
     Del {
         address: String,
     },
+    /// Change the account's settings.
+    Set {
+        address: String,
+        /// Rewrite From: and the envelope sender of submitted mail to the canonical address.
+        #[arg(long, value_name = "on|off", value_parser = parse_switch)]
+        rewrite_from: Option<bool>,
+        /// With forward targets: keep a copy in the INBOX too.
+        #[arg(long, value_name = "on|off", value_parser = parse_switch)]
+        forward_keep_copy: Option<bool>,
+    },
+    /// Where the account's mail is forwarded to.
+    #[command(subcommand)]
+    Forward(ForwardCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ForwardCommand {
+    /// Forward the account's mail to each TARGET (local or external addresses).
+    Add {
+        address: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    List {
+        address: String,
+    },
+    /// Remove one target, or all of them when no target is given.
+    Del {
+        address: String,
+        target: Option<String>,
+    },
+}
+
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err(format!("{text:?}: write on or off")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +221,25 @@ pub enum LogCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
+    /// Entries waiting for delivery, oldest first.
+    List,
+    /// One entry with its attempts from the delivery log.
+    Show { id: i64 },
+    /// Try one entry (or every entry) now instead of at its next retry.
+    Retry { id: Option<i64> },
+    /// Remove an entry without delivering it or telling the sender.
+    Delete { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Make an RSA-2048 key for DOMAIN, store it, and print the DNS record to publish.
+    Generate {
+        domain: String,
+        #[arg(long, default_value = "postcell")]
+        selector: String,
+    },
+    /// Every key, with its DNS record.
     List,
 }
 

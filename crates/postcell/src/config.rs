@@ -31,6 +31,16 @@ pub struct Config {
     #[serde(default)]
     pub imap: ImapSection,
     #[serde(default)]
+    pub submission: SubmissionSection,
+    #[serde(default)]
+    pub mx: MxSection,
+    #[serde(default)]
+    pub dns: DnsSection,
+    #[serde(default)]
+    pub relay: RelaySection,
+    #[serde(default)]
+    pub srs: SrsSection,
+    #[serde(default)]
     pub log: LogSection,
     /// The folder the file is in; relative paths in the file are relative to it.
     #[serde(skip)]
@@ -132,6 +142,8 @@ impl ListenerName {
         matches!(
             self,
             ListenerName::Smtp
+                | ListenerName::Submission
+                | ListenerName::Submissions
                 | ListenerName::Imap
                 | ListenerName::Imaps
                 | ListenerName::Pop3
@@ -191,11 +203,36 @@ impl Default for TlsSection {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
     /// Accept passwords on connections that are neither TLS nor from loopback.
     pub allow_plaintext: bool,
+    /// Failed logins from one address answered without delay.
+    pub failures_before_delay: u32,
+    /// Added to the answer per failure beyond that, up to `max_failure_delay`.
+    pub failure_delay: Interval,
+    pub max_failure_delay: Interval,
+    /// Failed logins after which the address is refused for `lockout`.
+    pub failures_before_lockout: u32,
+    pub lockout: Interval,
+    /// Failures older than this are forgotten.
+    pub failure_window: Interval,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        let limits = postcell_directory::LoginLimits::default();
+        AuthSection {
+            allow_plaintext: false,
+            failures_before_delay: limits.slow_after,
+            failure_delay: Interval(limits.delay),
+            max_failure_delay: Interval(limits.max_delay),
+            failures_before_lockout: limits.lock_after,
+            lockout: Interval(limits.lockout),
+            failure_window: Interval(limits.window),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -270,6 +307,146 @@ impl Default for ImapSection {
             max_connections: 1000,
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmissionSection {
+    /// Accept AUTH without TLS from loopback peers.
+    pub loopback_plaintext: bool,
+    /// Concurrent sessions on `submission` and `submissions` each.
+    pub max_connections: usize,
+}
+
+impl Default for SubmissionSection {
+    fn default() -> Self {
+        SubmissionSection {
+            loopback_plaintext: true,
+            max_connections: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MxSection {
+    /// Check SPF, DKIM and DMARC of incoming mail; write `Authentication-Results:`.
+    pub verify: bool,
+    /// Refuse mail that fails DMARC when the domain's policy is `p=reject`.
+    pub reject_dmarc_failures: bool,
+}
+
+impl Default for MxSection {
+    fn default() -> Self {
+        MxSection {
+            verify: true,
+            reject_dmarc_failures: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolverKind {
+    #[default]
+    System,
+    Static,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsSection {
+    /// `system`: the system's resolver with `records` in front; `static`: `records`
+    /// alone, nothing is sent.
+    pub resolver: ResolverKind,
+    /// `"NAME TYPE VALUE"` (TYPE: TXT, MX, A, AAAA).
+    pub records: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartTlsKind {
+    #[default]
+    Opportunistic,
+    Required,
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelaySection {
+    /// Run outbound queue workers on this node.
+    pub enabled: bool,
+    /// Send everything (without a static route) here instead of to the MX hosts.
+    pub relayhost: Option<String>,
+    /// Tried when the MX hosts or the relayhost cannot be reached.
+    pub fallback_relay: Option<String>,
+    /// Domain to `host:port` (one or a list), replacing DNS for that domain.
+    pub routes: BTreeMap<String, RouteTargets>,
+    pub retry_initial: Interval,
+    pub retry_max: Interval,
+    pub expiry: Interval,
+    pub lease_ttl: Interval,
+    pub poll_interval: Interval,
+    pub batch: usize,
+    pub max_connections: usize,
+    pub per_destination: usize,
+    pub connect_timeout: Interval,
+    pub command_timeout: Interval,
+    pub data_timeout: Interval,
+    pub starttls: StartTlsKind,
+    pub verify_certificates: bool,
+}
+
+/// One `host:port`, or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RouteTargets {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RouteTargets {
+    fn list(&self) -> Vec<&str> {
+        match self {
+            RouteTargets::One(one) => vec![one.as_str()],
+            RouteTargets::Many(many) => many.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl Default for RelaySection {
+    fn default() -> Self {
+        RelaySection {
+            enabled: true,
+            relayhost: None,
+            fallback_relay: None,
+            routes: BTreeMap::new(),
+            retry_initial: Interval(Duration::from_secs(5 * 60)),
+            retry_max: Interval(Duration::from_secs(4 * 3600)),
+            expiry: Interval(Duration::from_secs(5 * 86400)),
+            lease_ttl: Interval(Duration::from_secs(60)),
+            poll_interval: Interval(Duration::from_secs(2)),
+            batch: 100,
+            max_connections: 20,
+            per_destination: 4,
+            connect_timeout: Interval(Duration::from_secs(30)),
+            command_timeout: Interval(Duration::from_secs(300)),
+            data_timeout: Interval(Duration::from_secs(600)),
+            starttls: StartTlsKind::Opportunistic,
+            verify_certificates: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SrsSection {
+    /// The HMAC key of rewritten senders; empty turns SRS off (forwards keep the
+    /// original sender).
+    pub secret: String,
+    /// The domain rewritten senders are at. Default: the node's host name.
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -474,6 +651,19 @@ impl Config {
             ("smtp.max_connections", self.smtp.max_connections, 1),
             ("pop3.max_connections", self.pop3.max_connections, 1),
             ("imap.max_connections", self.imap.max_connections, 1),
+            (
+                "submission.max_connections",
+                self.submission.max_connections,
+                1,
+            ),
+            ("relay.batch", self.relay.batch, 1),
+            ("relay.max_connections", self.relay.max_connections, 1),
+            ("relay.per_destination", self.relay.per_destination, 1),
+            (
+                "auth.failures_before_lockout",
+                self.auth.failures_before_lockout as usize,
+                1,
+            ),
         ] {
             if value < min {
                 return Err(format!("key {key}: must be at least {min}"));
@@ -482,6 +672,15 @@ impl Config {
         if self.pop3.lease_ttl.0 < Duration::from_secs(3) {
             return Err("key pop3.lease_ttl: must be at least 3s".into());
         }
+        if self.relay.lease_ttl.0 < Duration::from_secs(2) {
+            return Err("key relay.lease_ttl: must be at least 2s".into());
+        }
+        if self.relay.retry_max.0 < self.relay.retry_initial.0 {
+            return Err("key relay.retry_max: must not be shorter than relay.retry_initial".into());
+        }
+        self.routing()?;
+        postcell_smtp::dns::Dns::new(postcell_smtp::dns::ResolverMode::Static, &self.dns.records)
+            .map_err(|e| format!("key dns.records: {e}"))?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             format!(
                 "key log.level: {:?} is not a valid filter: {e}",
@@ -545,7 +744,52 @@ impl Config {
     pub fn directory_config(&self) -> postcell_directory::DirectoryConfig {
         postcell_directory::DirectoryConfig {
             recipient_delimiter: self.directory.recipient_delimiter.chars().next(),
+            login_limits: postcell_directory::LoginLimits {
+                slow_after: self.auth.failures_before_delay,
+                delay: self.auth.failure_delay.0,
+                max_delay: self.auth.max_failure_delay.0,
+                lock_after: self.auth.failures_before_lockout,
+                lockout: self.auth.lockout.0,
+                window: self.auth.failure_window.0,
+            },
         }
+    }
+
+    /// The relay's routes, relayhost and fallback relay, checked.
+    pub fn routing(&self) -> Result<postcell_relay::route::Routing, String> {
+        use postcell_relay::route::Endpoint;
+        let parse =
+            |key: &str, text: &str| Endpoint::parse(text).map_err(|e| format!("key {key}: {e}"));
+        let mut routes = std::collections::HashMap::new();
+        for (domain, targets) in &self.relay.routes {
+            let key = format!("relay.routes.{domain:?}");
+            let endpoints = targets
+                .list()
+                .into_iter()
+                .map(|t| parse(&key, t))
+                .collect::<Result<Vec<_>, _>>()?;
+            if endpoints.is_empty() {
+                return Err(format!("key {key}: needs at least one host:port"));
+            }
+            let domain = postcell_directory::normalise_domain(domain)
+                .map_err(|e| format!("key {key}: {e}"))?;
+            routes.insert(domain, endpoints);
+        }
+        Ok(postcell_relay::route::Routing {
+            routes,
+            relayhost: self
+                .relay
+                .relayhost
+                .as_deref()
+                .map(|t| parse("relay.relayhost", t))
+                .transpose()?,
+            fallback_relay: self
+                .relay
+                .fallback_relay
+                .as_deref()
+                .map(|t| parse("relay.fallback_relay", t))
+                .transpose()?,
+        })
     }
 }
 
@@ -613,6 +857,12 @@ mod tests {
         assert!(err.contains("already used"), "{err}");
         let err = parse("[smtp]\nmax_recipients = 0\n").unwrap_err();
         assert!(err.contains("smtp.max_recipients"), "{err}");
+        let err = parse("[relay]\nrelayhost = \"host:port\"\n").unwrap_err();
+        assert!(err.contains("relay.relayhost"), "{err}");
+        let err = parse("[dns]\nrecords = [\"example.net A nope\"]\n").unwrap_err();
+        assert!(err.contains("dns.records") && err.contains("IPv4"), "{err}");
+        let err = parse("[relay]\nretry_initial = \"1h\"\nretry_max = \"5m\"\n").unwrap_err();
+        assert!(err.contains("relay.retry_max"), "{err}");
         let err = parse("[smtp\n").unwrap_err();
         assert!(err.contains("postcell.toml"), "{err}");
     }

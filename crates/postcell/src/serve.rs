@@ -8,11 +8,13 @@ use postcell_directory::Directory;
 use postcell_imap::{ImapConfig, ImapServer};
 use postcell_net::{CancellationToken, Listener, ListenerOptions, TaskTracker, TlsAcceptor};
 use postcell_pop3::{Pop3Config, Pop3Server};
-use postcell_smtp::{SmtpConfig, SmtpServer};
+use postcell_relay::{Relay, RelayConfig};
+use postcell_smtp::dns::{Dns, ResolverMode};
+use postcell_smtp::{Role, SmtpConfig, SmtpServer};
 use postcell_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::{Config, ListenerName, LogFormat};
+use crate::config::{Config, ListenerName, LogFormat, ResolverKind, StartTlsKind};
 
 /// How long sessions get to finish after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,6 +28,14 @@ pub async fn run(config: Config) -> Result<()> {
         .context("cannot open the store")?;
     let directory = Directory::new(store.clone(), config.directory_config());
     let tls = load_tls(&config)?;
+    let dns = Dns::new(
+        match config.dns.resolver {
+            ResolverKind::System => ResolverMode::System,
+            ResolverKind::Static => ResolverMode::Static,
+        },
+        &config.dns.records,
+    )
+    .context("key dns")?;
 
     // Bind everything before serving anything: a port in use stops the start.
     let mut bound = Vec::new();
@@ -44,7 +54,16 @@ pub async fn run(config: Config) -> Result<()> {
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let smtp = SmtpServer::new(smtp_config(&config), directory.clone(), tls.clone());
+    let smtp = SmtpServer::new(
+        smtp_config(&config, Role::Mx, &dns),
+        directory.clone(),
+        tls.clone(),
+    );
+    let submission = SmtpServer::new(
+        smtp_config(&config, Role::Submission, &dns),
+        directory.clone(),
+        tls.clone(),
+    );
     let pop3 = Pop3Server::new(pop3_config(&config), directory.clone(), tls.clone());
     let imap = ImapServer::new(imap_config(&config), directory.clone(), tls.clone());
     let mut accept_loops = Vec::new();
@@ -71,6 +90,21 @@ pub async fn run(config: Config) -> Result<()> {
                     shutdown,
                     tracker,
                     move |c| smtp.clone().handle(c),
+                ))
+            }
+            ListenerName::Submission | ListenerName::Submissions => {
+                let submission = submission.clone();
+                let options = ListenerOptions {
+                    implicit_tls,
+                    max_connections: config.submission.max_connections,
+                    busy_reply: postcell_smtp::BUSY_REPLY,
+                };
+                tokio::spawn(postcell_net::serve(
+                    listener,
+                    options,
+                    shutdown,
+                    tracker,
+                    move |c| submission.clone().handle(c),
                 ))
             }
             ListenerName::Pop3 | ListenerName::Pop3s => {
@@ -108,8 +142,20 @@ pub async fn run(config: Config) -> Result<()> {
         accept_loops.push(task);
     }
 
+    let relay = if config.relay.enabled {
+        let relay = Relay::new(relay_config(&config)?, directory.clone(), dns.clone())
+            .context("cannot start the relay")?;
+        Some(tokio::spawn(relay.run(shutdown.clone())))
+    } else {
+        None
+    };
+    let mut roles = vec!["mx", "pop3"];
+    if config.relay.enabled {
+        roles.push("relay");
+    }
     let heartbeat = tokio::spawn(heartbeat(
         store.clone(),
+        roles.join(","),
         addresses.join(" "),
         started_at,
         shutdown.clone(),
@@ -130,6 +176,13 @@ pub async fn run(config: Config) -> Result<()> {
         tracing::warn!(
             sessions = tracker.len(),
             "sessions still running after {DRAIN_TIMEOUT:?}; exiting"
+        );
+    }
+    if let Some(relay) = relay
+        && tokio::time::timeout(DRAIN_TIMEOUT, relay).await.is_err()
+    {
+        tracing::warn!(
+            "the relay is still sending after {DRAIN_TIMEOUT:?}; its leases will expire"
         );
     }
     let _ = heartbeat.await;
@@ -177,7 +230,15 @@ fn install_metrics_exporter(addr: std::net::SocketAddr) -> Result<()> {
         .with_context(|| format!("listener http on {addr}"))
 }
 
-fn smtp_config(config: &Config) -> SmtpConfig {
+fn smtp_config(config: &Config, role: Role, dns: &Dns) -> SmtpConfig {
+    let srs = (!config.srs.secret.is_empty()).then(|| {
+        let domain = config
+            .srs
+            .domain
+            .clone()
+            .unwrap_or_else(|| config.hostname());
+        postcell_smtp::srs::Srs::new(&config.srs.secret, &domain)
+    });
     SmtpConfig {
         hostname: config.hostname(),
         max_message_size: config.smtp.max_message_size.0 as usize,
@@ -186,7 +247,46 @@ fn smtp_config(config: &Config) -> SmtpConfig {
         max_errors: config.smtp.max_errors,
         idle_timeout: config.smtp.idle_timeout.0,
         allow_plaintext_auth: config.auth.allow_plaintext,
+        role,
+        loopback_plaintext_auth: config.submission.loopback_plaintext,
+        verify_inbound: config.mx.verify,
+        reject_dmarc_failures: config.mx.reject_dmarc_failures,
+        dns: dns.clone(),
+        srs,
     }
+}
+
+fn relay_config(config: &Config) -> Result<RelayConfig> {
+    let relay = &config.relay;
+    Ok(RelayConfig {
+        hostname: config.hostname(),
+        routing: config.routing().map_err(anyhow::Error::msg)?,
+        schedule: postcell_relay::schedule::RetrySchedule {
+            initial: relay.retry_initial.0,
+            max: relay.retry_max.0,
+            expiry: relay.expiry.0,
+        },
+        lease_ttl: relay.lease_ttl.0,
+        poll_interval: relay.poll_interval.0,
+        batch: relay.batch,
+        max_connections: relay.max_connections,
+        per_destination: relay.per_destination,
+        timeouts: postcell_relay::client::Timeouts {
+            connect: relay.connect_timeout.0,
+            command: relay.command_timeout.0,
+            data: relay.data_timeout.0,
+        },
+        starttls: match relay.starttls {
+            StartTlsKind::Opportunistic => postcell_relay::StartTls::Opportunistic,
+            StartTlsKind::Required => postcell_relay::StartTls::Required,
+            StartTlsKind::Off => postcell_relay::StartTls::Off,
+        },
+        certificates: if relay.verify_certificates {
+            postcell_relay::client::CertificatePolicy::Verify
+        } else {
+            postcell_relay::client::CertificatePolicy::Any
+        },
+    })
 }
 
 fn pop3_config(config: &Config) -> Pop3Config {
@@ -206,11 +306,17 @@ fn imap_config(config: &Config) -> ImapConfig {
     }
 }
 
-async fn heartbeat(store: Store, addresses: String, started_at: i64, shutdown: CancellationToken) {
+async fn heartbeat(
+    store: Store,
+    roles: String,
+    addresses: String,
+    started_at: i64,
+    shutdown: CancellationToken,
+) {
     let version = env!("CARGO_PKG_VERSION");
     loop {
         if let Err(e) = store
-            .heartbeat("mx,pop3", version, &addresses, started_at)
+            .heartbeat(&roles, version, &addresses, started_at)
             .await
         {
             tracing::warn!(error = %e, "heartbeat failed");

@@ -562,14 +562,14 @@ fn configuration_errors_stop_the_start_with_the_file_the_key_and_the_reason() {
             ],
         ),
         (
-            "submission",
+            "relayhost",
             format!(
-                "[listen]\nsmtp = \"{}\"\nsubmission = \"{}\"\n",
+                "[listen]\nsmtp = \"{}\"\nsubmission = \"{}\"\n\n[relay]\nrelayhost = \"relay.example.org:smtp\"\n",
                 port(),
                 port()
             ),
             vec![
-                "key listen.submission: this version of Postcell does not serve submission yet"
+                "key relay.relayhost: \"relay.example.org:smtp\" is not HOST, HOST:PORT or [HOST]:PORT"
                     .into(),
             ],
         ),

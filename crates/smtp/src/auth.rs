@@ -15,8 +15,8 @@
 
 use std::net::IpAddr;
 
-use postcell_directory::AuthOutcome;
 use postcell_directory::sasl::{self, Credentials, SaslError};
+use postcell_directory::{AuthOutcome, LoginGate};
 use postcell_net::LineError;
 
 use crate::command::Mechanism;
@@ -34,11 +34,20 @@ pub(crate) fn plaintext_allowed(tls: bool, peer: IpAddr, allow_plaintext_auth: b
 }
 
 pub(crate) fn allowed(session: &Session) -> bool {
-    plaintext_allowed(
-        session.conn.is_tls(),
-        session.peer_ip(),
-        session.server.config.allow_plaintext_auth,
-    )
+    let config = &session.server.config;
+    match config.role {
+        crate::Role::Mx => plaintext_allowed(
+            session.conn.is_tls(),
+            session.peer_ip(),
+            config.allow_plaintext_auth,
+        ),
+        // Submission: loopback peers only when configured (RFC 8314 asks for TLS).
+        crate::Role::Submission => {
+            session.conn.is_tls()
+                || config.allow_plaintext_auth
+                || (config.loopback_plaintext_auth && session.peer_ip().is_loopback())
+        }
+    }
 }
 
 /// Runs one AUTH exchange; the outcome is a reply, so only I/O ends the session.
@@ -62,6 +71,15 @@ pub(crate) async fn authenticate(
         session.reply(&refusal);
         return Ok(());
     }
+    let peer = session.peer_ip();
+    let limiter = session.server.directory.login_limiter().clone();
+    if let LoginGate::Locked(remaining) = limiter.check(peer) {
+        tracing::warn!(%peer, ?remaining, "AUTH refused: too many failed logins from this address");
+        metrics::counter!("postcell_logins_total", "protocol" => "smtp", "result" => "locked")
+            .increment(1);
+        session.reply(&reply::TOO_MANY_AUTH_FAILURES);
+        return Ok(());
+    }
     let credentials = match mechanism {
         Mechanism::Plain => plain(session, initial_response).await?,
         _ => login(session, initial_response).await?,
@@ -82,15 +100,18 @@ pub(crate) async fn authenticate(
         Ok(AuthOutcome::Success(account)) => {
             tracing::Span::current().record("user", account.name.as_str());
             tracing::info!(user = %account.name, "authenticated");
-            session.user = Some(account.name);
+            limiter.succeeded(peer);
+            session.user = Some(account);
             ("success", reply::AUTH_SUCCEEDED)
         }
         Ok(AuthOutcome::Failure) => {
             tracing::info!(username = %credentials.username, "authentication failed");
+            slow_down(limiter.failed(peer)).await;
             ("failure", reply::AUTH_FAILED)
         }
         Ok(AuthOutcome::Disabled) => {
             tracing::info!(username = %credentials.username, "authentication of a disabled account");
+            slow_down(limiter.failed(peer)).await;
             ("failure", reply::AUTH_FAILED)
         }
         Err(e) => {
@@ -102,6 +123,14 @@ pub(crate) async fn authenticate(
         .increment(1);
     session.reply(&answer);
     Ok(())
+}
+
+/// Holds back the answer to a failed login from an address that failed before.
+async fn slow_down(delay: std::time::Duration) {
+    if !delay.is_zero() {
+        tracing::info!(?delay, "repeated failed logins: answer delayed");
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// The outcome of the SASL exchange: credentials to check, or the reply refusing it.

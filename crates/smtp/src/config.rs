@@ -1,6 +1,21 @@
-//! Settings of the `mx` role. The defaults are safe on the open internet.
+//! Settings of the `mx` and `submission` roles. The defaults are safe on the open
+//! internet.
 
 use std::time::Duration;
+
+use crate::dns::Dns;
+use crate::srs::Srs;
+
+/// Which service a listener offers: the same session code, different rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Port 25: mail for the local domains from anyone; relaying only after AUTH.
+    #[default]
+    Mx,
+    /// Ports 587 and 465 (RFC 6409, RFC 8314): AUTH first, the sender must be the
+    /// user's own, `Message-ID:`/`Date:` added, DKIM-signed.
+    Submission,
+}
 
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
@@ -19,6 +34,19 @@ pub struct SmtpConfig {
     /// Offer AUTH without TLS to peers that are not on the loopback interface. Off by
     /// default: passwords must not cross the network in the clear.
     pub allow_plaintext_auth: bool,
+    pub role: Role,
+    /// Accept AUTH without TLS from loopback peers (local scripts, webmail on the same
+    /// host). Off means TLS always comes first.
+    pub loopback_plaintext_auth: bool,
+    /// `mx`: check SPF, DKIM and DMARC and write `Authentication-Results:`.
+    pub verify_inbound: bool,
+    /// `mx`: refuse (`550 5.7.1`) a message that fails DMARC when its domain's
+    /// policy is `p=reject`.
+    pub reject_dmarc_failures: bool,
+    /// The resolver the verdicts use.
+    pub dns: Dns,
+    /// Rewrite the envelope sender of forwarded mail (SRS); `None` keeps it.
+    pub srs: Option<Srs>,
 }
 
 impl Default for SmtpConfig {
@@ -31,6 +59,12 @@ impl Default for SmtpConfig {
             max_errors: 10,
             idle_timeout: Duration::from_secs(300),
             allow_plaintext_auth: false,
+            role: Role::Mx,
+            loopback_plaintext_auth: true,
+            verify_inbound: false,
+            reject_dmarc_failures: false,
+            dns: Dns::default(),
+            srs: None,
         }
     }
 }

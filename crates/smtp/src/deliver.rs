@@ -136,6 +136,9 @@ pub struct Submission<'a> {
     pub sender: Option<&'a Address>,
     pub targets: &'a [DeliveryTarget],
     pub trace: Trace<'a>,
+    /// Header fields this hop adds below its `Received:` (`Authentication-Results:`,
+    /// `DKIM-Signature:`), with CRLFs; often empty.
+    pub extra_headers: &'a str,
     /// The message text as received (CRLF line ends, unstuffed).
     pub message: &'a [u8],
 }
@@ -143,7 +146,7 @@ pub struct Submission<'a> {
 impl Submission<'_> {
     /// The bytes to store: `Return-Path:` when every target is a local mailbox (we are
     /// the final delivery; a copy for the outbound queue must not carry one), then
-    /// `Received:`, then the message exactly as received.
+    /// `Received:`, then this hop's other fields, then the message exactly as received.
     pub fn assemble(&self) -> Vec<u8> {
         let all_local = self
             .targets
@@ -155,9 +158,12 @@ impl Submission<'_> {
         } else {
             String::new()
         };
-        let mut bytes = Vec::with_capacity(return_path.len() + received.len() + self.message.len());
+        let mut bytes = Vec::with_capacity(
+            return_path.len() + received.len() + self.extra_headers.len() + self.message.len(),
+        );
         bytes.extend_from_slice(return_path.as_bytes());
         bytes.extend_from_slice(received.as_bytes());
+        bytes.extend_from_slice(self.extra_headers.as_bytes());
         bytes.extend_from_slice(self.message);
         bytes
     }
@@ -279,6 +285,7 @@ mod tests {
             sender: Some(&alice),
             targets: &local,
             trace: trace(None, "client"),
+            extra_headers: "",
             message: b"Subject: x\r\n\r\nbody\r\n",
         };
         let bytes = String::from_utf8(submission.assemble()).unwrap();

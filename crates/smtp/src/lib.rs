@@ -1,6 +1,9 @@
-//! Postcell's SMTP server, the `mx` role (RFC 5321): it receives mail for the local
-//! domains, checks each recipient against the directory at RCPT, and acknowledges a
-//! message only once it is committed to the store.
+//! Postcell's SMTP server (RFC 5321) in two roles of one session code: `mx` receives
+//! mail for the local domains, checks each recipient against the directory at RCPT,
+//! and writes SPF/DKIM/DMARC verdicts; `submission` (RFC 6409, RFC 8314) takes mail
+//! from authenticated users, checks that the sender is theirs, rewrites `From:` when
+//! asked, and DKIM-signs it. Either acknowledges a message only once it is committed
+//! to the store.
 //!
 //! Layout (parsing apart from state apart from I/O):
 //! * [`command`]: command lines to typed commands (smtp-proto plus our address rules);
@@ -9,7 +12,10 @@
 //! * [`reply`]: every reply text and code;
 //! * `session`: the dialogue state as types and the commands that move it;
 //! * `auth`: AUTH PLAIN and LOGIN;
-//! * [`deliver`]: trace headers, blob, one store transaction.
+//! * [`deliver`]: trace headers, blob, one store transaction;
+//! * `forward`: account forwarding applied to the recipients, with [`srs`];
+//! * [`submission`]: `From:` checks and rewriting, `Message-ID:` and `Date:`;
+//! * [`dkim`]: signing; [`verdict`]: SPF, DKIM, DMARC; [`dns`]: the resolver.
 //!
 //! Extensions offered: PIPELINING, 8BITMIME, SMTPUTF8, SIZE, ENHANCEDSTATUSCODES,
 //! STARTTLS, AUTH PLAIN LOGIN. Not offered: CHUNKING, DSN, VRFY/EXPN disclosure.
@@ -19,9 +25,15 @@ pub mod command;
 mod config;
 pub mod data;
 pub mod deliver;
+pub mod dkim;
+pub mod dns;
 mod error;
+mod forward;
 pub mod reply;
 mod session;
+pub mod srs;
+pub mod submission;
+pub mod verdict;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -29,7 +41,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tracing::Instrument;
 
-pub use config::SmtpConfig;
+pub use config::{Role, SmtpConfig};
 
 use postcell_directory::Directory;
 use postcell_net::{Connection, TlsAcceptor};
@@ -67,6 +79,7 @@ impl SmtpServer {
     pub async fn handle(self: Arc<Self>, connection: Connection) {
         let span = tracing::info_span!(
             "smtp",
+            role = ?self.config.role,
             helo = tracing::field::Empty,
             tls = tracing::field::Empty,
             user = tracing::field::Empty,

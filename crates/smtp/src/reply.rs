@@ -58,6 +58,12 @@
 //! | RCPT: SIZE larger than the account's whole quota | `552 5.2.2 <addr>: Mailbox full` |
 //! | DATA: message larger than an account's whole quota | `552 5.2.2 Mailbox full` |
 //! | MAIL SIZE= or DATA over the limit | `552 5.3.4 Message size exceeds fixed maximum message size` |
+//! | submission: MAIL before AUTH | `530 5.7.0 Authentication required` |
+//! | submission: MAIL FROM not one of the user's addresses | `553 5.7.1 <addr>: Sender address rejected: not owned by user USER` |
+//! | submission: a `From:` address not the user's | `553 5.7.1 From: header address not owned by the authenticated user` |
+//! | submission: no `From:` field | `550 5.6.0 Message has no From: header field` |
+//! | AUTH after too many failures from the address | `454 4.7.0 Too many failed authentication attempts, try again later` |
+//! | mx: DMARC fails and the domain's policy is reject (when configured) | `550 5.7.1 Message rejected: DMARC policy of the From: domain says reject` |
 //! | RCPT: not a local domain, not authenticated | `554 5.7.1 <addr>: Relay access denied` |
 //! | DATA with a bare LF or a NUL byte | `554 5.6.0 Message contains bare LF or NUL; lines must end with CRLF` |
 //! | a MAIL/RCPT parameter we do not offer | `555 5.5.4 Unsupported parameter: NAME` |
@@ -219,6 +225,28 @@ pub fn recipient_mailbox_full(recipient: &Address) -> Reply {
 pub fn recipient_quota_exceeded(recipient: &Address) -> Reply {
     Reply::owned(552, format!("5.2.2 <{recipient}>: Mailbox full"))
 }
+
+// Submission (RFC 6409, RFC 4954) and inbound policy.
+pub const AUTH_REQUIRED: Reply = Reply::new(530, "5.7.0 Authentication required");
+pub fn sender_not_owned(sender: &str, user: &str) -> Reply {
+    Reply::owned(
+        553,
+        format!("5.7.1 <{sender}>: Sender address rejected: not owned by user {user}"),
+    )
+}
+pub const FROM_NOT_OWNED: Reply = Reply::new(
+    553,
+    "5.7.1 From: header address not owned by the authenticated user",
+);
+pub const NO_FROM_HEADER: Reply = Reply::new(550, "5.6.0 Message has no From: header field");
+pub const TOO_MANY_AUTH_FAILURES: Reply = Reply::new(
+    454,
+    "4.7.0 Too many failed authentication attempts, try again later",
+);
+pub const DMARC_REJECT: Reply = Reply::new(
+    550,
+    "5.7.1 Message rejected: DMARC policy of the From: domain says reject",
+);
 
 // Message.
 pub const START_DATA: Reply = Reply::new(354, "End data with <CR><LF>.<CR><LF>");

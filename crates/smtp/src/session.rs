@@ -18,14 +18,16 @@ use std::sync::Arc;
 
 use postcell_directory::{Address, Resolution, Target};
 use postcell_net::{Connection, LineError};
-use postcell_store::{DeliveryOutcome, DeliveryStatus, DeliveryTarget, Direction, LogEntry};
+use postcell_store::{
+    Account, DeliveryOutcome, DeliveryStatus, DeliveryTarget, Direction, LogEntry,
+};
 
-use crate::SmtpServer;
 use crate::command::{self, Command, MailFrom, RcptTo};
 use crate::data::{DataError, DataReader, Progress};
 use crate::deliver::{self, Submission, Trace};
 use crate::error::SmtpError;
 use crate::reply::{self, Capabilities, Reply};
+use crate::{Role, SmtpServer};
 
 /// What the client called itself.
 #[derive(Debug, Clone)]
@@ -46,6 +48,8 @@ pub(crate) struct Envelope {
     /// Where the message goes: every recipient's targets, each once (an alias and a
     /// direct address of the same account deliver one copy).
     pub targets: Vec<DeliveryTarget>,
+    /// Submission with From rewriting on: the canonical address `From:` becomes.
+    pub rewrite_to: Option<String>,
 }
 
 impl Envelope {
@@ -55,6 +59,7 @@ impl Envelope {
             declared_size: from.size,
             recipients: Vec::new(),
             targets: Vec::new(),
+            rewrite_to: None,
         }
     }
 
@@ -76,16 +81,17 @@ impl Envelope {
     }
 }
 
-fn same_target(a: &DeliveryTarget, b: &DeliveryTarget) -> bool {
+pub(crate) fn same_target(a: &DeliveryTarget, b: &DeliveryTarget) -> bool {
     match (a, b) {
         (
             DeliveryTarget::Local { account_id: x, .. },
             DeliveryTarget::Local { account_id: y, .. },
         ) => x == y,
         // Domains are already lower case; a remote local part may be case-sensitive.
-        (DeliveryTarget::Remote { recipient: x }, DeliveryTarget::Remote { recipient: y }) => {
-            x == y
-        }
+        (
+            DeliveryTarget::Remote { recipient: x } | DeliveryTarget::Forward { recipient: x, .. },
+            DeliveryTarget::Remote { recipient: y } | DeliveryTarget::Forward { recipient: y, .. },
+        ) => x == y,
         _ => false,
     }
 }
@@ -119,8 +125,8 @@ pub(crate) struct Session {
     pub server: Arc<SmtpServer>,
     pub conn: Connection,
     pub state: State,
-    /// The account name, once AUTH succeeded.
-    pub user: Option<String>,
+    /// The account, once AUTH succeeded.
+    pub user: Option<Account>,
     /// Error replies sent so far.
     pub errors: usize,
 }
@@ -230,7 +236,7 @@ impl Session {
         match command {
             Command::Helo { host } => self.helo(host, false),
             Command::Ehlo { host } => self.helo(host, true),
-            Command::Mail(from) => self.mail(from),
+            Command::Mail(from) => self.mail(from).await,
             Command::Rcpt(to) => self.rcpt(to).await,
             Command::Data => return self.data().await,
             Command::Rset => {
@@ -278,7 +284,7 @@ impl Session {
         }
     }
 
-    fn mail(&mut self, from: MailFrom) {
+    async fn mail(&mut self, mut from: MailFrom) {
         let greeting = match &self.state {
             State::Connected => return self.reply(&reply::SEND_HELO_FIRST),
             State::Mail(..) | State::Rcpt(..) => return self.reply(&reply::NESTED_MAIL),
@@ -293,14 +299,89 @@ impl Session {
             tracing::info!(size = from.size, "declared size over the limit");
             return self.reply(&reply::MESSAGE_TOO_BIG);
         }
+        let mut rewrite_to = None;
+        if self.server.config.role == Role::Submission {
+            match self.check_submission_sender(&from).await {
+                Ok(canonical) => rewrite_to = canonical,
+                Err(refusal) => {
+                    metrics::counter!("postcell_smtp_rejected_total", "reason" => "sender_not_owned")
+                        .increment(1);
+                    return self.reply(&refusal);
+                }
+            }
+            if let Some(canonical) = &rewrite_to {
+                from.sender = Address::parse(canonical).ok();
+            }
+        }
         let sender = from
             .sender
             .as_ref()
             .map(Address::to_string)
             .unwrap_or_default();
         tracing::Span::current().record("mail_from", sender.as_str());
-        self.state = State::Mail(greeting, Envelope::new(from));
+        let mut envelope = Envelope::new(from);
+        envelope.rewrite_to = rewrite_to;
+        self.state = State::Mail(greeting, envelope);
         self.reply(&reply::SENDER_OK);
+    }
+
+    /// Submission: the user must be logged in and the sender must be one of theirs.
+    /// Returns the canonical address when the user has From rewriting on.
+    async fn check_submission_sender(&self, from: &MailFrom) -> Result<Option<String>, Reply> {
+        let Some(account) = &self.user else {
+            return Err(reply::AUTH_REQUIRED);
+        };
+        let owned = match &from.sender {
+            Some(sender) => match self.owns(account, sender).await {
+                Ok(owned) => owned,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot check the sender's address");
+                    return Err(reply::TEMPORARY_FAILURE);
+                }
+            },
+            None => false,
+        };
+        if !owned {
+            let sender = from
+                .sender
+                .as_ref()
+                .map(Address::to_string)
+                .unwrap_or_default();
+            tracing::info!(%sender, user = %account.name, "sender address not owned by the user");
+            return Err(reply::sender_not_owned(&sender, &account.name));
+        }
+        match self.server.store().account_settings(account.id).await {
+            Ok(settings) if settings.rewrite_from => Ok(Some(account.name.clone())),
+            Ok(_) => Ok(None),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the account's settings");
+                Err(reply::TEMPORARY_FAILURE)
+            }
+        }
+    }
+
+    /// Whether `address` delivers to `account` (directly or as a sub-address).
+    async fn owns(
+        &self,
+        account: &Account,
+        address: &Address,
+    ) -> Result<bool, postcell_store::StoreError> {
+        let store = self.server.store();
+        if let Some(owner) = store.account_by_address(&address.key()).await? {
+            return Ok(owner.id == account.id);
+        }
+        match self
+            .server
+            .directory
+            .recipient_delimiter()
+            .and_then(|d| address.without_detail(d))
+        {
+            Some(base) => Ok(store
+                .account_by_address(&base.key())
+                .await?
+                .is_some_and(|owner| owner.id == account.id)),
+            None => Ok(false),
+        }
     }
 
     async fn rcpt(&mut self, to: RcptTo) {
@@ -346,6 +427,12 @@ impl Session {
         declared_size: Option<usize>,
     ) -> RecipientCheck {
         let directory = &self.server.directory;
+        if let Some(original) = self.srs_bounce(recipient) {
+            tracing::info!(%recipient, %original, "bounce to a forwarded message's sender");
+            return RecipientCheck::Accept(vec![DeliveryTarget::Remote {
+                recipient: original,
+            }]);
+        }
         let resolution = match directory.resolve(recipient).await {
             Ok(resolution) => resolution,
             Err(e) => {
@@ -410,7 +497,27 @@ impl Session {
                 }),
             }
         }
-        RecipientCheck::Accept(delivery_targets)
+        let sender = match &self.state {
+            State::Mail(_, envelope) | State::Rcpt(_, envelope) => envelope.sender.clone(),
+            _ => None,
+        };
+        match crate::forward::apply(&self.server, delivery_targets, sender.as_ref()).await {
+            Ok(targets) => RecipientCheck::Accept(targets),
+            Err(e) => {
+                tracing::error!(error = %e, %recipient, "cannot apply forwarding");
+                RecipientCheck::Unavailable
+            }
+        }
+    }
+
+    /// A recipient that is an SRS address of ours (a bounce of forwarded mail): the
+    /// original sender it stands for.
+    fn srs_bounce(&self, recipient: &Address) -> Option<String> {
+        let srs = self.server.config.srs.as_ref()?;
+        if !recipient.domain().eq_ignore_ascii_case(&srs.domain) {
+            return None;
+        }
+        srs.reverse(recipient.local_part(), postcell_store::now() as u64)
     }
 
     async fn data(&mut self) -> Result<Flow, SmtpError> {
@@ -446,7 +553,13 @@ impl Session {
         }
         let size = reader.size();
         match reader.finish() {
-            Ok(message) => self.deliver(&greeting, &envelope, &message).await,
+            Ok(message) => match self.prepare(&greeting, &envelope, message).await {
+                Ok((message, extra_headers)) => {
+                    self.deliver(&greeting, &envelope, &message, &extra_headers)
+                        .await
+                }
+                Err((refusal, reason)) => self.reject_message(&envelope, refusal, reason).await,
+            },
             Err(DataError::TooBig) => {
                 tracing::info!(size, "message over the size limit");
                 self.reject_message(&envelope, reply::MESSAGE_TOO_BIG, "message_too_big")
@@ -461,7 +574,121 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    async fn deliver(&mut self, greeting: &Greeting, envelope: &Envelope, message: &[u8]) {
+    /// What the role does to a received message before it is stored. Returns the
+    /// message and the header fields to put above it, or the refusal.
+    async fn prepare(
+        &self,
+        greeting: &Greeting,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> Result<(Vec<u8>, String), (Reply, &'static str)> {
+        match self.server.config.role {
+            Role::Submission => self.prepare_submission(envelope, message).await,
+            Role::Mx if self.server.config.verify_inbound && self.user.is_none() => {
+                let peer = crate::verdict::Peer {
+                    ip: self.peer_ip(),
+                    helo: &greeting.helo,
+                    mail_from: &envelope.sender_text(),
+                };
+                let config = &self.server.config;
+                // RFC 8601 5: a field claiming our name that we did not write is forged.
+                let message = crate::submission::remove_fields_where(
+                    &message,
+                    "Authentication-Results",
+                    |value| {
+                        let id = value.trim_start();
+                        let n = config.hostname.len();
+                        id.get(..n)
+                            .is_some_and(|name| name.eq_ignore_ascii_case(&config.hostname))
+                            && id[n..].starts_with(|c: char| c == ';' || c.is_whitespace())
+                    },
+                );
+                let verdict =
+                    crate::verdict::check(&config.dns, &config.hostname, peer, &message).await;
+                metrics::counter!("postcell_smtp_dmarc_total", "result" => verdict.dmarc.clone())
+                    .increment(1);
+                if verdict.dmarc_reject && config.reject_dmarc_failures {
+                    tracing::info!(verdict = %verdict.header.trim_end(), "DMARC policy says reject");
+                    return Err((reply::DMARC_REJECT, "dmarc_reject"));
+                }
+                Ok((message, verdict.header))
+            }
+            Role::Mx => Ok((message, String::new())),
+        }
+    }
+
+    /// Submission: every `From:` address must be the user's; then From rewriting,
+    /// `Message-ID:` and `Date:`, and the DKIM signature of the `From:` domain.
+    async fn prepare_submission(
+        &self,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> Result<(Vec<u8>, String), (Reply, &'static str)> {
+        use crate::submission;
+        let unavailable = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "cannot check a submitted message");
+            (reply::TEMPORARY_FAILURE, "store_unavailable")
+        };
+        let Some(account) = &self.user else {
+            return Err((reply::AUTH_REQUIRED, "not_authenticated"));
+        };
+        let from = submission::from_addresses(&message);
+        if from.is_empty() {
+            return Err((reply::NO_FROM_HEADER, "no_from"));
+        }
+        for text in &from {
+            let owned = match Address::parse(text) {
+                Ok(address) => self
+                    .owns(account, &address)
+                    .await
+                    .map_err(|e| unavailable(&e))?,
+                Err(_) => false,
+            };
+            if !owned {
+                tracing::info!(from = %text, user = %account.name, "From: address not owned by the user");
+                return Err((reply::FROM_NOT_OWNED, "from_not_owned"));
+            }
+        }
+        let mut message = match &envelope.rewrite_to {
+            Some(canonical) => submission::rewrite_from(&message, canonical),
+            None => message,
+        };
+        let hostname = &self.server.config.hostname;
+        message = submission::add_missing_fields(&message, hostname, &deliver::now_rfc5322());
+        let signing_domain = envelope
+            .rewrite_to
+            .as_deref()
+            .unwrap_or(&from[0])
+            .rsplit_once('@')
+            .map(|(_, domain)| domain.to_ascii_lowercase())
+            .unwrap_or_default();
+        let key = self
+            .server
+            .store()
+            .dkim_key(&signing_domain)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let signature = match key {
+            Some(key) => match crate::dkim::sign(&key, &message) {
+                Ok(header) => header,
+                Err(e) => {
+                    // Better unsigned than not sent: the recipient sees no signature.
+                    tracing::error!(error = %e, domain = %signing_domain, "cannot DKIM-sign");
+                    String::new()
+                }
+            },
+            None => String::new(),
+        };
+        Ok((message, signature))
+    }
+
+    async fn deliver(
+        &mut self,
+        greeting: &Greeting,
+        envelope: &Envelope,
+        message: &[u8],
+        extra_headers: &str,
+    ) {
         let queue_id = deliver::new_queue_id();
         tracing::Span::current().record("queue_id", queue_id.as_str());
         let date = deliver::now_rfc5322();
@@ -484,6 +711,7 @@ impl Session {
                 },
                 date: &date,
             },
+            extra_headers,
             message,
         };
         match submission.store(self.server.store()).await {

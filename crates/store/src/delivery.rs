@@ -45,6 +45,9 @@ pub enum DeliveryTarget {
     Local { account_id: i64, recipient: String },
     /// Into the outbound queue, for the relay to deliver.
     Remote { recipient: String },
+    /// Into the outbound queue with an envelope sender of its own: a forward, whose
+    /// sender is rewritten (SRS) so that the next hop's SPF check sees our domain.
+    Forward { recipient: String, sender: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +91,7 @@ macro_rules! deliver_in_transaction {
             let mut order: Vec<usize> = (0..delivery.targets.len()).collect();
             order.sort_by_key(|&i| match &delivery.targets[i] {
                 DeliveryTarget::Local { account_id, .. } => (0, *account_id),
-                DeliveryTarget::Remote { .. } => (1, i as i64),
+                DeliveryTarget::Remote { .. } | DeliveryTarget::Forward { .. } => (1, i as i64),
             });
             let mut outcomes: Vec<Option<RecipientOutcome>> = vec![None; delivery.targets.len()];
             let mut changes = Vec::new();
@@ -156,14 +159,19 @@ macro_rules! deliver_in_transaction {
                         changes.push(Change::Mailbox { account_id: *account_id, mailbox_id, modseq });
                         outcomes[i] = Some(RecipientOutcome::Delivered { mailbox_id, uid, modseq });
                     }
-                    DeliveryTarget::Remote { recipient } => {
+                    DeliveryTarget::Remote { recipient }
+                    | DeliveryTarget::Forward { recipient, .. } => {
+                        let sender = match &delivery.targets[i] {
+                            DeliveryTarget::Forward { sender, .. } => sender,
+                            _ => &delivery.sender,
+                        };
                         let queue_id: i64 = sqlx::query_scalar(
                             "INSERT INTO outbound_queue
                                (created_at, sender, recipient, blob_id, size, message_id, next_attempt_at, expires_at)
                              VALUES ($1, $2, $3, $4, $5, $6, $1, $7) RETURNING id",
                         )
                         .bind(at)
-                        .bind(&delivery.sender)
+                        .bind(sender)
                         .bind(recipient)
                         .bind(delivery.blob_id.as_str())
                         .bind(delivery.size)
@@ -177,7 +185,7 @@ macro_rules! deliver_in_transaction {
                             direction: Direction::Inbound,
                             queue_id: Some(queue_id),
                             message_id: delivery.message_id.as_deref(),
-                            sender: &delivery.sender,
+                            sender,
                             recipient,
                             status: DeliveryStatus::Queued,
                             remote: delivery.remote.as_deref(),

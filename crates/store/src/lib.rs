@@ -27,6 +27,7 @@ mod search;
 mod blob;
 mod delivery;
 mod directory;
+mod dkim;
 mod error;
 mod feed;
 pub mod flags;
@@ -37,10 +38,12 @@ mod maildrop;
 mod message;
 mod node;
 mod queue;
+mod settings;
 
 pub use blob::{BlobId, BlobStorage};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
 pub use directory::{Account, AddressEntry, DomainRow, NewAccount};
+pub use dkim::DkimKey;
 pub use error::{Result, StoreError};
 pub use feed::{Change, ChangeFeed};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
@@ -52,8 +55,9 @@ pub use message::{
 };
 pub use node::NodeRow;
 pub use pool::{Backend, Durability};
-pub use queue::OutboundEntry;
+pub use queue::{Attempt, AttemptOutcome, OutboundEntry};
 pub use search::{INDEX_VERSION, SearchDocument, SentDay, TextField, fold};
+pub use settings::AccountSettings;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};

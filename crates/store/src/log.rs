@@ -152,6 +152,20 @@ impl Store {
         Ok(())
     }
 
+    /// Every record about one queue entry, oldest first: its queuing and each attempt.
+    pub async fn queue_log(&self, queue_id: i64) -> Result<Vec<DeliveryRecord>> {
+        let records = dispatch!(&self.pool, read, |p| {
+            sqlx::query_as::<_, DeliveryRecord>(
+                "SELECT id, at, node, direction, queue_id, message_id, sender, recipient, status, remote, reply
+                 FROM delivery_log WHERE queue_id = $1 ORDER BY id",
+            )
+            .bind(queue_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(records)
+    }
+
     /// Newest first.
     pub async fn search_log(&self, query: &LogQuery) -> Result<Vec<DeliveryRecord>> {
         let limit = if query.limit <= 0 { 100 } else { query.limit };

@@ -95,6 +95,9 @@ on_both_backends!(
     append_store_and_changes_since,
     copy_and_move_keep_flags_and_assign_new_uids,
     concurrent_over_quota_deliveries_fail_alone,
+    queue_claims_exclude_other_nodes_until_the_lease_expires,
+    queue_outcomes_are_logged_and_deferred_entries_wait,
+    settings_forwards_and_dkim_keys_round_trip,
 );
 
 async fn account(store: &Store, name: &str, quota: i64) -> i64 {
@@ -1036,4 +1039,203 @@ async fn concurrent_over_quota_deliveries_fail_alone(f: Fixture) {
     );
     assert_eq!(store.maildrop(tight).await.unwrap().2.len(), 4);
     assert_eq!(store.maildrop(roomy).await.unwrap().2.len(), 10);
+}
+
+async fn queue_one(store: &Store, recipient: &str) -> i64 {
+    let outcome = deliver_bytes(
+        store,
+        format!("Subject: to {recipient}\r\n\r\nx\r\n").as_bytes(),
+        vec![DeliveryTarget::Remote {
+            recipient: recipient.into(),
+        }],
+    )
+    .await;
+    match outcome {
+        DeliveryOutcome::Done(outcomes) => match outcomes[0] {
+            RecipientOutcome::Queued { queue_id } => queue_id,
+            ref other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn queue_claims_exclude_other_nodes_until_the_lease_expires(f: Fixture) {
+    use postcell_store::{Attempt, AttemptOutcome};
+    let a = &f.store;
+    let b = f.second_node().await;
+    let id = queue_one(a, "far@elsewhere.test").await;
+    let ttl = std::time::Duration::from_secs(1);
+    let claimed = a.claim_due("a/1", ttl, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id]);
+    assert_eq!(claimed[0].domain(), "elsewhere.test");
+    assert!(
+        b.claim_due("b/1", ttl, 10).await.unwrap().is_empty(),
+        "held by a"
+    );
+    // a dies: its lease runs out and b takes the entry over.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let taken = b
+        .claim_due("b/1", std::time::Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].lease_owner.as_deref(), Some("b/1"));
+    let delivered = Attempt {
+        outcome: AttemptOutcome::Delivered,
+        remote: Some("mx.elsewhere.test[192.0.2.1]:25"),
+        reply: "250 2.0.0 Ok",
+    };
+    // a comes back too late: it no longer holds the lease, so nothing changes.
+    assert!(
+        !a.finish_attempt(&claimed[0], "a/1", &delivered)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        b.renew_queue_leases("b/1", std::time::Duration::from_secs(30))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        b.finish_attempt(&taken[0], "b/1", &delivered)
+            .await
+            .unwrap()
+    );
+    assert!(a.queue_entry(id).await.unwrap().is_none());
+    let log = a.queue_log(id).await.unwrap();
+    let statuses: Vec<(&str, &str)> = log
+        .iter()
+        .map(|r| (r.status.as_str(), r.node.as_str()))
+        .collect();
+    assert_eq!(statuses, [("queued", a.node_id()), ("delivered", "node-b")]);
+    b.close().await;
+}
+
+async fn queue_outcomes_are_logged_and_deferred_entries_wait(f: Fixture) {
+    use postcell_store::{Attempt, AttemptOutcome};
+    let store = &f.store;
+    let deferred = queue_one(store, "slow@elsewhere.test").await;
+    let bounced = queue_one(store, "gone@elsewhere.test").await;
+    let ttl = std::time::Duration::from_secs(30);
+    let claimed = store.claim_due("w", ttl, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let later = postcell_store::now() + 3600;
+    for entry in &claimed {
+        let attempt = if entry.id == deferred {
+            Attempt {
+                outcome: AttemptOutcome::Deferred {
+                    next_attempt_at: later,
+                },
+                remote: Some("mx[192.0.2.1]:25"),
+                reply: "451 4.3.0 later",
+            }
+        } else {
+            Attempt {
+                outcome: AttemptOutcome::Bounced,
+                remote: Some("mx[192.0.2.1]:25"),
+                reply: "550 5.1.1 unknown",
+            }
+        };
+        assert!(store.finish_attempt(entry, "w", &attempt).await.unwrap());
+    }
+    let waiting = store.queue_entry(deferred).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            waiting.attempts,
+            waiting.next_attempt_at,
+            waiting.last_reply.as_deref(),
+            waiting.lease_owner
+        ),
+        (1, later, Some("451 4.3.0 later"), None)
+    );
+    assert!(store.queue_entry(bounced).await.unwrap().is_none());
+    assert!(
+        store.claim_due("w", ttl, 10).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    assert_eq!(store.retry_queue(Some(deferred)).await.unwrap(), 1);
+    assert_eq!(
+        store.claim_due("w", ttl, 10).await.unwrap().len(),
+        1,
+        "due after retry"
+    );
+    assert!(store.delete_queue_entry(deferred).await.unwrap());
+    assert!(!store.delete_queue_entry(deferred).await.unwrap());
+    let bounces = store
+        .search_log(&LogQuery {
+            status: Some(DeliveryStatus::Bounced),
+            limit: 10,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(bounces.len(), 1);
+    assert_eq!(
+        (bounces[0].direction.as_str(), bounces[0].reply.as_deref()),
+        ("outbound", Some("550 5.1.1 unknown"))
+    );
+}
+
+async fn settings_forwards_and_dkim_keys_round_trip(f: Fixture) {
+    use postcell_store::AccountSettings;
+    let store = &f.store;
+    let a = account(store, "fwd@example.org", 0).await;
+    assert_eq!(
+        store.account_settings(a).await.unwrap(),
+        AccountSettings::default()
+    );
+    let settings = AccountSettings {
+        rewrite_from: true,
+        forward_keep_copy: false,
+    };
+    store.set_account_settings(a, &settings).await.unwrap();
+    assert_eq!(store.account_settings(a).await.unwrap(), settings);
+    store.add_forward(a, "z@elsewhere.test").await.unwrap();
+    store.add_forward(a, "b@example.org").await.unwrap();
+    store.add_forward(a, "b@example.org").await.unwrap();
+    assert_eq!(
+        store.forwards(a).await.unwrap(),
+        ["b@example.org", "z@elsewhere.test"]
+    );
+    assert_eq!(
+        store
+            .delete_forward(a, Some("b@example.org"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.delete_forward(a, None).await.unwrap(), 1);
+    assert!(store.forwards(a).await.unwrap().is_empty());
+    store
+        .put_dkim_key("example.org", "old", "rsa-sha256", "cHJpdg==", "cHVi")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .dkim_key("example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .selector,
+        "old"
+    );
+    assert!(store.dkim_key("example.net").await.unwrap().is_none());
+    assert_eq!(store.dkim_keys().await.unwrap().len(), 1);
+    // A forward target with its own envelope sender (SRS) is queued with it.
+    let outcome = deliver_bytes(
+        store,
+        b"Subject: fwd\r\n\r\nx\r\n",
+        vec![DeliveryTarget::Forward {
+            recipient: "z@elsewhere.test".into(),
+            sender: "SRS0=abcd=AA=example.net=sender@example.org".into(),
+        }],
+    )
+    .await;
+    assert!(matches!(outcome, DeliveryOutcome::Done(_)), "{outcome:?}");
+    let queued = store.queued(10).await.unwrap();
+    assert_eq!(
+        queued[0].sender,
+        "SRS0=abcd=AA=example.net=sender@example.org"
+    );
 }

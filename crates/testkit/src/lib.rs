@@ -6,6 +6,7 @@
 //! * [`ports`]: picking free TCP ports and waiting for a listener.
 //! * [`process`]: child processes that cannot outlive a test, Python helpers
 //!   and checks for external tools.
+//! * [`postfix`]: a private Postfix on a loopback port, the remote MTA of relay tests.
 //!
 //! External tools (PostgreSQL, python3, swaks, openssl, postfix) are installed
 //! by `scripts/test`. Tests never skip when a tool is missing: they panic
@@ -14,8 +15,10 @@
 
 pub mod pg;
 pub mod ports;
+pub mod postfix;
 pub mod process;
 
 pub use pg::{TempPostgres, shared as shared_postgres};
 pub use ports::{free_port, wait_for_port};
+pub use postfix::{PostfixOptions, TempPostfix};
 pub use process::{ChildGuard, expect_tool, find_tool, python3, require_tool, run_python_file};

@@ -51,6 +51,8 @@ pub struct Node {
     pub imap: SocketAddr,
     pub imaps: SocketAddr,
     pub http: SocketAddr,
+    pub submission: SocketAddr,
+    pub submissions: SocketAddr,
     child: Option<ChildGuard>,
     log: PathBuf,
 }
@@ -80,15 +82,9 @@ impl Node {
             String::from_utf8_lossy(&init.stderr)
         );
         let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let (smtp, pop3, pop3s, http) = (
-            addr(free_port()),
-            addr(free_port()),
-            addr(free_port()),
-            addr(free_port()),
-        );
-        // free_port() may hand out the same port twice; IMAP's two are kept apart from
-        // the others so a node never fails on a duplicate listener.
-        let mut taken = vec![smtp, pop3, pop3s, http];
+        // free_port() may hand out the same port twice: every listener gets a port
+        // none of the others has, so a node never fails on a duplicate listener.
+        let mut taken: Vec<SocketAddr> = Vec::new();
         let mut distinct_port = || loop {
             let candidate = addr(free_port());
             if !taken.contains(&candidate) {
@@ -96,7 +92,14 @@ impl Node {
                 return candidate;
             }
         };
+        let (smtp, pop3, pop3s, http) = (
+            distinct_port(),
+            distinct_port(),
+            distinct_port(),
+            distinct_port(),
+        );
         let (imap, imaps) = (distinct_port(), distinct_port());
+        let (submission, submissions) = (distinct_port(), distinct_port());
         let store = match options.backend {
             Backend::Sqlite => {
                 "backend = \"sqlite\"\npath = \"data/postcell.db\"\nblob_dir = \"data/blobs\"\n"
@@ -109,10 +112,24 @@ impl Node {
                 format!("backend = \"postgres\"\nurl = \"{url}\"\nblobs = \"database\"\n")
             }
         };
+        // Tests never reach outside the machine: no DNS queries, no verdicts that
+        // would need them, no relay sending to the internet, unless a test configures
+        // the section itself.
+        let mut isolation = String::new();
+        for (section, off) in [
+            ("[dns]", "resolver = \"static\""),
+            ("[mx]", "verify = false"),
+            ("[relay]", "enabled = false"),
+        ] {
+            if !options.extra_config.contains(section) {
+                isolation.push_str(&format!("{section}\n{off}\n\n"));
+            }
+        }
         let text = format!(
             "[node]\nid = \"test-node\"\nhostname = \"{HOSTNAME}\"\n\n[store]\n{store}\n\
-             [listen]\nsmtp = \"{smtp}\"\npop3 = \"{pop3}\"\npop3s = \"{pop3s}\"\nimap = \"{imap}\"\nimaps = \"{imaps}\"\nhttp = \"{http}\"\n\n\
-             [log]\nlevel = \"info,postcell=debug\"\n\n{}\n",
+             [listen]\nsmtp = \"{smtp}\"\npop3 = \"{pop3}\"\npop3s = \"{pop3s}\"\nimap = \"{imap}\"\nimaps = \"{imaps}\"\nhttp = \"{http}\"\n\
+             submission = \"{submission}\"\nsubmissions = \"{submissions}\"\n\n\
+             [log]\nlevel = \"info,postcell=debug\"\n\n{isolation}{}\n",
             options.extra_config
         );
         let config = dir.path().join("postcell.toml");
@@ -127,6 +144,8 @@ impl Node {
             imap,
             imaps,
             http,
+            submission,
+            submissions,
             child: None,
             log,
         };
@@ -155,7 +174,14 @@ impl Node {
         .expect("spawn postcell serve");
         self.child = Some(child);
         for addr in [
-            self.smtp, self.pop3, self.pop3s, self.imap, self.imaps, self.http,
+            self.smtp,
+            self.pop3,
+            self.pop3s,
+            self.imap,
+            self.imaps,
+            self.http,
+            self.submission,
+            self.submissions,
         ] {
             if let Err(e) = wait_for_port(addr, Duration::from_secs(30)) {
                 panic!("postcell did not open {addr}: {e}\n{}", self.log_text());
