@@ -667,3 +667,45 @@ p.quit()
         "{out}"
     );
 }
+
+/// A long-lived connection that carries many messages (a peer MTA, a load generator)
+/// logs each message with its own sender and queue id: the transaction's fields live
+/// in a span of the transaction, not of the session, where every message would add
+/// one more copy to every later log line.
+#[test]
+fn many_messages_on_one_connection_keep_log_lines_short() {
+    let node = Node::start(NodeOptions::default());
+    node.add_user("alice@example.test", None);
+    python(
+        &script(
+            r#"
+smtp_port = int(sys.argv[1])
+with smtplib.SMTP("127.0.0.1", smtp_port, local_hostname="py.example.net", timeout=30) as s:
+    for n in range(30):
+        message = (f"From: bob@example.net\r\nTo: alice@example.test\r\n"
+                   f"Subject: number {n}\r\nMessage-ID: <n{n}@example.net>\r\n\r\nBody {n}\r\n")
+        refused = s.sendmail(f"bob{n}@example.net", ["alice@example.test"], message.encode())
+        check(refused == {}, f"refused: {refused}")
+"#,
+        ),
+        &[&node.smtp.port().to_string()],
+    );
+    let log = node.log_text();
+    let accepted: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("message accepted"))
+        .collect();
+    assert_eq!(accepted.len(), 30, "one event per message:\n{log}");
+    for (n, line) in accepted.iter().enumerate() {
+        assert_eq!(
+            line.matches("mail_from=").count(),
+            1,
+            "message {n}: the sender appears once in its line:\n{line}"
+        );
+        assert!(
+            line.contains(&format!("mail_from=bob{n}@example.net")),
+            "message {n} is logged with its own sender:\n{line}"
+        );
+        assert_eq!(line.matches("queue_id=").count(), 2, "span and event:\n{line}");
+    }
+}

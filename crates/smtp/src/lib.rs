@@ -83,8 +83,6 @@ impl SmtpServer {
             helo = tracing::field::Empty,
             tls = tracing::field::Empty,
             user = tracing::field::Empty,
-            mail_from = tracing::field::Empty,
-            queue_id = tracing::field::Empty,
         );
         let session = session::Session::new(self, connection);
         let outcome = AssertUnwindSafe(session.run())

@@ -21,6 +21,7 @@ use postcell_net::{Connection, LineError};
 use postcell_store::{
     Account, DeliveryOutcome, DeliveryStatus, DeliveryTarget, Direction, LogEntry,
 };
+use tracing::Instrument;
 
 use crate::command::{self, Command, MailFrom, RcptTo};
 use crate::data::{DataError, DataReader, Progress};
@@ -50,11 +51,21 @@ pub(crate) struct Envelope {
     pub targets: Vec<DeliveryTarget>,
     /// Submission with From rewriting on: the canonical address `From:` becomes.
     pub rewrite_to: Option<String>,
+    /// The transaction's span (sender, then queue id), a child of the session's.
+    /// Fields recorded on the session's span would pile up there, one copy per
+    /// message, for as long as the connection lasts.
+    pub span: tracing::Span,
 }
 
 impl Envelope {
     fn new(from: MailFrom) -> Envelope {
+        let sender = from
+            .sender
+            .as_ref()
+            .map(Address::to_string)
+            .unwrap_or_default();
         Envelope {
+            span: tracing::info_span!("mail", mail_from = %sender, queue_id = tracing::field::Empty),
             sender: from.sender,
             declared_size: from.size,
             recipients: Vec::new(),
@@ -129,6 +140,8 @@ pub(crate) struct Session {
     pub user: Option<Account>,
     /// Error replies sent so far.
     pub errors: usize,
+    /// Whether the session's span has its `helo` field (EHLO comes again after STARTTLS).
+    helo_recorded: bool,
 }
 
 impl Session {
@@ -139,6 +152,7 @@ impl Session {
             state: State::Connected,
             user: None,
             errors: 0,
+            helo_recorded: false,
         }
     }
 
@@ -237,8 +251,14 @@ impl Session {
             Command::Helo { host } => self.helo(host, false),
             Command::Ehlo { host } => self.helo(host, true),
             Command::Mail(from) => self.mail(from).await,
-            Command::Rcpt(to) => self.rcpt(to).await,
-            Command::Data => return self.data().await,
+            Command::Rcpt(to) => {
+                let span = self.transaction_span();
+                self.rcpt(to).instrument(span).await
+            }
+            Command::Data => {
+                let span = self.transaction_span();
+                return self.data().instrument(span).await;
+            }
             Command::Rset => {
                 self.state = match std::mem::replace(&mut self.state, State::Connected) {
                     State::Connected => State::Connected,
@@ -263,9 +283,20 @@ impl Session {
         Ok(Flow::Continue)
     }
 
+    /// The open transaction's span, or none.
+    fn transaction_span(&self) -> tracing::Span {
+        match &self.state {
+            State::Mail(_, envelope) | State::Rcpt(_, envelope) => envelope.span.clone(),
+            State::Connected | State::Greeted(_) => tracing::Span::none(),
+        }
+    }
+
     /// HELO or EHLO: (re)starts the session, ending any transaction (RFC 5321 4.1.4).
     fn helo(&mut self, host: String, extended: bool) {
-        tracing::Span::current().record("helo", host.as_str());
+        if !self.helo_recorded {
+            tracing::Span::current().record("helo", host.as_str());
+            self.helo_recorded = true;
+        }
         self.state = State::Greeted(Greeting {
             helo: host,
             extended,
@@ -313,12 +344,6 @@ impl Session {
                 from.sender = Address::parse(canonical).ok();
             }
         }
-        let sender = from
-            .sender
-            .as_ref()
-            .map(Address::to_string)
-            .unwrap_or_default();
-        tracing::Span::current().record("mail_from", sender.as_str());
         let mut envelope = Envelope::new(from);
         envelope.rewrite_to = rewrite_to;
         self.state = State::Mail(greeting, envelope);
@@ -690,7 +715,7 @@ impl Session {
         extra_headers: &str,
     ) {
         let queue_id = deliver::new_queue_id();
-        tracing::Span::current().record("queue_id", queue_id.as_str());
+        envelope.span.record("queue_id", queue_id.as_str());
         let date = deliver::now_rfc5322();
         let submission = Submission {
             sender: envelope.sender.as_ref(),
