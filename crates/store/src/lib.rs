@@ -25,13 +25,17 @@ mod blob;
 mod delivery;
 mod directory;
 mod error;
+mod expiry;
 mod feed;
 pub mod flags;
+mod gc;
+mod job;
 mod lease;
 mod mailbox;
 #[macro_use]
 mod maildrop;
 mod message;
+mod metric;
 mod node;
 mod queue;
 
@@ -39,7 +43,10 @@ pub use blob::{BlobId, BlobStorage};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
 pub use directory::{Account, AddressEntry, DomainRow, NewAccount};
 pub use error::{Result, StoreError};
+pub use expiry::{ExpiryReport, Retention};
 pub use feed::{Change, ChangeFeed};
+pub use gc::GcReport;
+pub use job::{JobRun, now_ms};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
 pub use mailbox::{DEFAULT_MAILBOXES, Mailbox, SpecialUse};
 pub use maildrop::MaildropMessage;
@@ -47,7 +54,7 @@ pub use message::{
     AppendOutcome, CopyOutcome, FlagChange, FlagOperation, FlagOutcome, MailboxChanges,
     MessageMeta, NewMessage, UidRanges,
 };
-pub use node::NodeRow;
+pub use node::{Heartbeat, NodeRow, NodeState};
 pub use pool::{Backend, Durability};
 pub use queue::OutboundEntry;
 
