@@ -439,6 +439,10 @@ fn a_drained_node_fails_readyz_refuses_new_connections_and_finishes_its_sessions
     assert!(status_line(&cell, "node-b").contains("\tup\t"));
 }
 
+/// One message sent during the outage test: Message-ID, reply (or error), node, when
+/// the reply came.
+type Outcome = (String, String, usize, Instant);
+
 #[test]
 fn a_database_outage_gives_temporary_failures_and_everyone_recovers() {
     let mut cell = cell(|_| {});
@@ -446,8 +450,7 @@ fn a_database_outage_gives_temporary_failures_and_everyone_recovers() {
     let to = account(0);
     let addrs: Vec<SocketAddr> = (0..3).map(|i| cell.node(i).addr(Service::Smtp)).collect();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // (message id, reply or error, node, when)
-    let outcomes: Arc<Mutex<Vec<(String, String, usize, Instant)>>> = Arc::default();
+    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let threads: Vec<_> = (0..3)
         .map(|t| {
             let (addrs, stop, outcomes, to) =
