@@ -524,6 +524,16 @@ impl Config {
         if self.cell.job_lease.0 < Duration::from_secs(2) {
             return Err("key cell.job_lease: must be at least 2s".into());
         }
+        // Jobs find their last run in the job record: it must outlive the intervals.
+        let maintenance = &self.maintenance;
+        if maintenance.job_runs_retention.0
+            < maintenance
+                .blob_gc_interval
+                .0
+                .max(maintenance.expiry_interval.0)
+        {
+            return Err("key maintenance.job_runs_retention: must be at least as long as blob_gc_interval and expiry_interval".into());
+        }
         if self.directory.recipient_delimiter.chars().count() > 1 {
             return Err(
                 "key directory.recipient_delimiter: must be one character, or empty for none"
@@ -770,6 +780,10 @@ mod tests {
                 "not a socket address",
             ),
             ("[cell]\njob_lease = \"1s\"\n", "cell.job_lease"),
+            (
+                "[maintenance]\nblob_gc_interval = \"8d\"\n",
+                "job_runs_retention",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
