@@ -437,6 +437,22 @@ fn a_drained_node_fails_readyz_refuses_new_connections_and_finishes_its_sessions
     cell.node_mut(1).spawn();
     assert!(eventually(Duration::from_secs(10), || readyz(&cell, 1) == 200));
     assert!(status_line(&cell, "node-b").contains("\tup\t"));
+    // `drain --wait` returns once the node has stopped cleanly.
+    let out = cell
+        .node(0)
+        .cli_ok(&["drain", "node-b", "--wait", "--timeout", "60s"]);
+    assert!(out.ends_with("node node-b has stopped\n"), "{out}");
+    assert_eq!(
+        cell.node_mut(1)
+            .wait_exit(Duration::from_secs(10))
+            .map(|s| s.code()),
+        Some(Some(0))
+    );
+    let unknown = cell.node(0).cli(&["drain", "node-z"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no node \"node-z\" in this cell"));
+    let again = cell.node(0).cli(&["drain", "node-b"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already stopped"));
 }
 
 /// One message sent during the outage test: Message-ID, reply (or error), node, when
@@ -495,6 +511,10 @@ fn a_database_outage_gives_temporary_failures_and_everyone_recovers() {
         "nodes not ready again after the outage:\n{}",
         cell.logs()
     );
+    eprintln!(
+        "all nodes ready {:?} after PostgreSQL came back",
+        restarted.elapsed()
+    );
     // Every node acknowledges mail again, without a restart.
     assert!(
         eventually(Duration::from_secs(30), || {
@@ -507,6 +527,10 @@ fn a_database_outage_gives_temporary_failures_and_everyone_recovers() {
         }),
         "not every node acknowledges mail again:\n{}",
         cell.logs()
+    );
+    eprintln!(
+        "every node acknowledging mail {:?} after PostgreSQL came back",
+        restarted.elapsed()
     );
     stop.store(true, Ordering::SeqCst);
     for thread in threads {

@@ -14,6 +14,11 @@
 //! 4. change notices are hints published after commit; the tables are the truth;
 //! 6. leases, not locks, across nodes;
 //! 7. quota usage changes in the same transaction as the message rows.
+//!
+//! For a cell it also keeps the nodes' heartbeats and drain flags (`node`), the
+//! record of once-per-cell jobs (`job`) and their work: collecting unreferenced blobs
+//! without breaking rule 1 (`gc`) and expiring old rows (`expiry`), and the nodes'
+//! metric samples (`metric`).
 
 // The macros in these two are used by the modules after them.
 #[macro_use]
