@@ -12,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{Connection, TlsAcceptor};
+use crate::{Connection, ProxyProtocol, TlsAcceptor};
 
 /// A bound listener, ready to serve.
 pub struct Listener {
     pub name: &'static str,
     pub socket: TcpListener,
+    /// Connections begin with a PROXY header from a trusted proxy (HAProxy).
+    pub proxy: Option<ProxyProtocol>,
 }
 
 impl Listener {
@@ -26,7 +28,18 @@ impl Listener {
         let socket = TcpListener::bind(addr).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("listener {name} on {addr}: {e}"))
         })?;
-        Ok(Listener { name, socket })
+        Ok(Listener {
+            name,
+            socket,
+            proxy: None,
+        })
+    }
+
+    /// Expects every connection to begin with a PROXY protocol header from one of the
+    /// trusted proxies; sessions then see the client's address from the header.
+    pub fn with_proxy_protocol(mut self, proxy: Option<ProxyProtocol>) -> Listener {
+        self.proxy = proxy;
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -55,6 +68,7 @@ pub async fn serve<H, F>(
     F: Future<Output = ()> + Send + 'static,
 {
     let name = listener.name;
+    let proxy = listener.proxy.clone().map(Arc::new);
     let handler = Arc::new(handler);
     let slots = Arc::new(Semaphore::new(options.max_connections));
     let local = listener.local_addr().ok();
@@ -93,11 +107,36 @@ pub async fn serve<H, F>(
         let handler = handler.clone();
         let tls = options.implicit_tls.clone();
         let shutdown = shutdown.clone();
-        let span =
-            tracing::info_span!("session", listener = name, session = %crate::session_id(), %peer);
+        let proxy = proxy.clone();
+        // The peer is the client, which behind a proxy is known only from its header.
+        let span = tracing::info_span!(
+            "session",
+            listener = name,
+            session = %crate::session_id(),
+            peer = tracing::field::Empty,
+            via = tracing::field::Empty
+        );
         tracker.spawn(
             async move {
                 let _slot = slot;
+                let mut tcp = tcp;
+                let (peer, local) = match proxy {
+                    None => (peer, local),
+                    Some(policy) => {
+                        tracing::Span::current().record("via", tracing::field::display(peer));
+                        match crate::proxy::accept(&mut tcp, peer, local, &policy).await {
+                            Ok(endpoints) => endpoints,
+                            Err(e) => {
+                                metrics::counter!("postcell_proxy_refused_total",
+                                    "listener" => name, "reason" => e.reason())
+                                .increment(1);
+                                tracing::warn!(proxy = %peer, error = %e, "connection refused");
+                                return;
+                            }
+                        }
+                    }
+                };
+                tracing::Span::current().record("peer", tracing::field::display(peer));
                 let mut connection = Connection::new(tcp, peer, local, shutdown);
                 if let Some(acceptor) = tls
                     && let Err(e) = connection.start_tls(&acceptor).await

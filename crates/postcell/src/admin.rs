@@ -9,8 +9,8 @@ use postcell_directory::{Address, hash_password};
 use postcell_store::{Account, DeliveryStatus, LogQuery, NewAccount, Store};
 
 use crate::cli::{
-    AddressCommand, AliasCommand, Command, DkimCommand, DomainCommand, ForwardCommand, LogCommand,
-    QueueCommand, UserCommand,
+    AddressCommand, AliasCommand, Command, DkimCommand, DomainCommand, DrainArgs, ForwardCommand,
+    LogCommand, QueueCommand, UserCommand,
 };
 use crate::config::{Config, Interval, Size};
 
@@ -27,6 +27,7 @@ pub async fn run(config: &Config, command: Command) -> Result<()> {
         Command::Queue(c) => queue(&store, c).await,
         Command::Dkim(c) => dkim(&store, c).await,
         Command::Status => status(config, &store).await,
+        Command::Drain(args) => drain(config, &store, args).await,
         Command::Init(_) | Command::Serve | Command::Config(_) => {
             bail!("not an administrative command")
         }
@@ -576,16 +577,70 @@ async fn status(config: &Config, store: &Store) -> Result<()> {
     }
     let now = postcell_store::now();
     for node in store.nodes().await? {
-        let age = now - node.heartbeat_at;
+        let state = node.state(now);
         println!(
-            "node {}\troles={}\tversion={}\taddress={}\tlast heartbeat {}s ago{}",
+            "node {}\t{}\troles={}\tversion={}\taddress={}\tlast heartbeat {}s ago\tstarted {}",
             node.id,
+            state.as_str(),
             node.roles,
             node.version,
             node.address,
-            age,
-            if node.draining { "\tdraining" } else { "" }
+            now - node.heartbeat_at,
+            format_time(node.started_at),
+        );
+    }
+    let mut shown = std::collections::HashSet::new();
+    for run in store.job_runs(200).await? {
+        if !shown.insert(run.job.clone()) {
+            continue;
+        }
+        println!(
+            "job {}\tlast run on {}\t{}s ago\t{}\t{}",
+            run.job,
+            run.node,
+            (postcell_store::now_ms() - run.started_ms) / 1000,
+            run.outcome.as_deref().unwrap_or("running"),
+            run.detail.as_deref().unwrap_or(""),
         );
     }
     Ok(())
+}
+
+async fn drain(config: &Config, store: &Store, args: DrainArgs) -> Result<()> {
+    let node = args.node.unwrap_or_else(|| config.node_id());
+    let wait = Interval::parse(&args.timeout)
+        .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?
+        .0;
+    let Some(before) = store.node(&node).await? else {
+        bail!("no node {node:?} in this cell (see postcell status)");
+    };
+    if before.state(postcell_store::now()) == postcell_store::NodeState::Stopped {
+        bail!("node {node} is already stopped");
+    }
+    store.request_drain(&node).await?;
+    println!(
+        "asked node {node} to drain; it notices within {}s",
+        before.heartbeat_interval
+    );
+    if !args.wait {
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let row = store.node(&node).await?;
+        match row.map(|r| r.state(postcell_store::now())) {
+            Some(postcell_store::NodeState::Stopped) => {
+                println!("node {node} has stopped");
+                return Ok(());
+            }
+            Some(postcell_store::NodeState::Down) => {
+                bail!("node {node} went silent without a clean stop (see postcell status)")
+            }
+            _ => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("node {node} has not stopped after {}", args.timeout);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

@@ -60,6 +60,21 @@ pub enum Command {
     Config(ConfigCommand),
     /// The store, the nodes of the cell and what they hold.
     Status,
+    /// Take a node out of rotation: /readyz fails, its listeners close, its sessions
+    /// finish, it exits. Works from any node of the cell (through the store).
+    Drain(DrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The node to drain. Default: the node of this configuration file.
+    pub node: Option<String>,
+    /// Wait until the node has stopped.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. "2m".
+    #[arg(long, default_value = "5m")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::cell_config::{CellSection, DrainSection, ListenerTable, MaintenanceSection, Role};
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -42,6 +44,12 @@ pub struct Config {
     pub srs: SrsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub cell: CellSection,
+    #[serde(default)]
+    pub drain: DrainSection,
+    #[serde(default)]
+    pub maintenance: MaintenanceSection,
     /// The folder the file is in; relative paths in the file are relative to it.
     #[serde(skip)]
     pub base: PathBuf,
@@ -57,6 +65,8 @@ pub struct NodeSection {
     /// The name this node gives itself in greetings and trace headers. Default: the
     /// host name.
     pub hostname: Option<String>,
+    /// What this node does for the cell. Default: the roles of its listeners.
+    pub roles: Option<Vec<Role>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -166,24 +176,45 @@ impl fmt::Display for ListenerName {
     }
 }
 
-/// A socket address such as `127.0.0.1:2525` or `[::]:25`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Endpoint(pub SocketAddr);
+/// A socket address such as `127.0.0.1:2525` or `[::]:25`, written as a string, or as
+/// a table with more settings for the listener (the PROXY protocol):
+/// `{ address = "0.0.0.0:25", proxy_protocol = true, trusted_proxies = ["10.0.1.5"] }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint(pub SocketAddr, pub Option<ListenerTable>);
+
+fn parse_socket_address<E: serde::de::Error>(text: &str) -> Result<SocketAddr, E> {
+    text.parse().map_err(|_| {
+        E::custom(format!(
+            "{text:?} is not a socket address (write it as \"IP:PORT\", e.g. \"0.0.0.0:25\" or \"[::]:25\")"
+        ))
+    })
+}
 
 impl Serialize for Endpoint {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.to_string())
+        match &self.1 {
+            None => s.serialize_str(&self.0.to_string()),
+            Some(table) => table.serialize(s),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Endpoint {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map(Endpoint).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a socket address (write it as \"IP:PORT\", e.g. \"0.0.0.0:25\" or \"[::]:25\")"
-            ))
-        })
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Address(String),
+            Table(ListenerTable),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected \"IP:PORT\" or a table { address = \"IP:PORT\", proxy_protocol = true, trusted_proxies = [...] }",
+            )
+        })? {
+            Raw::Address(text) => Ok(Endpoint(parse_socket_address(&text)?, None)),
+            Raw::Table(table) => Ok(Endpoint(parse_socket_address(&table.address)?, Some(table))),
+        }
     }
 }
 
@@ -635,6 +666,51 @@ impl Config {
                 ));
             }
         }
+        crate::cell_config::check_node_id(&self.node_id())?;
+        for (name, endpoint) in &self.listen {
+            if let Some(table) = &endpoint.1 {
+                crate::cell_config::proxy_policy(*name, table)?;
+            }
+        }
+        if let Some(roles) = &self.node.roles {
+            if roles.contains(&Role::Relay) && !self.relay.enabled {
+                return Err(
+                    "key node.roles: lists relay, which relay.enabled = false turns off".into(),
+                );
+            }
+            for role in roles {
+                let listens = self.listen.keys().any(|l| Role::of_listener(*l) == *role);
+                if !listens && *role != Role::Relay {
+                    return Err(format!(
+                        "key node.roles: role {role} has no listener in [listen]"
+                    ));
+                }
+            }
+            for name in self.listen.keys() {
+                let role = Role::of_listener(*name);
+                if !roles.contains(&role) {
+                    return Err(format!(
+                        "key listen.{name}: serves the {role} role, which node.roles leaves out"
+                    ));
+                }
+            }
+        }
+        if self.drain.timeout.0 < Duration::from_secs(1) {
+            return Err("key drain.timeout: must be at least 1s".into());
+        }
+        if self.cell.job_lease.0 < Duration::from_secs(2) {
+            return Err("key cell.job_lease: must be at least 2s".into());
+        }
+        // Jobs find their last run in the job record: it must outlive the intervals.
+        let maintenance = &self.maintenance;
+        if maintenance.job_runs_retention.0
+            < maintenance
+                .blob_gc_interval
+                .0
+                .max(maintenance.expiry_interval.0)
+        {
+            return Err("key maintenance.job_runs_retention: must be at least as long as blob_gc_interval and expiry_interval".into());
+        }
         if self.directory.recipient_delimiter.chars().count() > 1 {
             return Err(
                 "key directory.recipient_delimiter: must be one character, or empty for none"
@@ -695,6 +771,7 @@ impl Config {
         let mut effective = self.clone();
         effective.node.id = Some(self.node_id());
         effective.node.hostname = Some(self.hostname());
+        effective.node.roles = Some(self.roles());
         toml::to_string(&effective)
     }
 
@@ -712,7 +789,35 @@ impl Config {
     }
 
     pub fn node_id(&self) -> String {
-        self.node.id.clone().unwrap_or_else(system_hostname)
+        self.node
+            .id
+            .clone()
+            .unwrap_or_else(|| crate::cell_config::node_id_from_hostname(&system_hostname()))
+    }
+
+    /// The roles this node runs: as configured, or those of its listeners and, unless
+    /// `relay.enabled = false`, the relay.
+    pub fn roles(&self) -> Vec<Role> {
+        let mut roles = match &self.node.roles {
+            Some(roles) => roles.clone(),
+            None => {
+                let mut roles: Vec<Role> =
+                    self.listen.keys().map(|l| Role::of_listener(*l)).collect();
+                if self.relay.enabled {
+                    roles.push(Role::Relay);
+                }
+                roles
+            }
+        };
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
+    /// The PROXY protocol policy of a listener, if it takes one (checked at load).
+    pub fn proxy_policy(&self, name: ListenerName) -> Option<postcell_net::ProxyProtocol> {
+        let table = self.listen.get(&name)?.1.as_ref()?;
+        crate::cell_config::proxy_policy(name, table).ok().flatten()
     }
 
     pub fn store_config(&self) -> postcell_store::StoreConfig {
@@ -865,6 +970,86 @@ mod tests {
         assert!(err.contains("relay.retry_max"), "{err}");
         let err = parse("[smtp\n").unwrap_err();
         assert!(err.contains("postcell.toml"), "{err}");
+    }
+
+    #[test]
+    fn cell_keys_roles_and_proxy_listeners() {
+        let config = parse(
+            "[node]\nid = \"mail-a\"\nroles = [\"mx\", \"web\"]\n\
+             [listen]\nsmtp = { address = \"0.0.0.0:25\", proxy_protocol = true, trusted_proxies = [\"10.0.1.0/24\", \"10.0.2.5\"], proxy_timeout = \"3s\" }\n\
+             http = \"127.0.0.1:8080\"\n[drain]\nannounce = \"2s\"\n[cell]\nheartbeat = \"1s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.listen[&ListenerName::Smtp].0,
+            "0.0.0.0:25".parse().unwrap()
+        );
+        let policy = config.proxy_policy(ListenerName::Smtp).unwrap();
+        assert!(policy.trusts("10.0.1.77".parse().unwrap()));
+        assert!(policy.trusts("10.0.2.5".parse().unwrap()));
+        assert!(!policy.trusts("10.0.2.6".parse().unwrap()));
+        assert_eq!(policy.timeout, Duration::from_secs(3));
+        assert_eq!(config.proxy_policy(ListenerName::Http), None);
+        assert_eq!(config.roles(), vec![Role::Mx, Role::Web]);
+        assert_eq!(config.drain.announce, Interval(Duration::from_secs(2)));
+        // Shown back as it was written.
+        let shown = config.to_toml().unwrap();
+        assert!(shown.contains("proxy_protocol = true"), "{shown}");
+        assert!(shown.contains("roles = [\"mx\", \"web\"]"), "{shown}");
+        // Roles follow from the listeners when not given.
+        let config =
+            parse("[listen]\nimaps = \"127.0.0.1:993\"\npop3 = \"127.0.0.1:110\"\n").unwrap();
+        assert_eq!(config.roles(), vec![Role::Imap, Role::Pop3]);
+    }
+
+    #[test]
+    fn wrong_cell_keys_say_what_is_wrong() {
+        for (text, expected) in [
+            ("[node]\nid = \"a b\"\n", "node.id"),
+            ("[node]\nid = \"a:b\"\n", "node.id"),
+            (
+                "[node]\nroles = [\"relay\"]\n[relay]\nenabled = false\n",
+                "relay.enabled = false",
+            ),
+            ("[node]\nroles = [\"imap\"]\n", "role imap has no listener"),
+            (
+                "[node]\nroles = [\"web\"]\n[listen]\nhttp = \"127.0.0.1:1\"\nsmtp = \"127.0.0.1:2\"\n",
+                "leaves out",
+            ),
+            ("[node]\nroles = [\"chef\"]\n", "chef"),
+            (
+                "[listen]\nsmtp = { address = \"0.0.0.0:25\", proxy_protocol = true }\n",
+                "needs trusted_proxies",
+            ),
+            (
+                "[listen]\nsmtp = { address = \"0.0.0.0:25\", trusted_proxies = [\"10.0.0.1\"] }\n",
+                "need proxy_protocol = true",
+            ),
+            (
+                "[listen]\nsmtp = { address = \"0.0.0.0:25\", proxy_protocol = true, trusted_proxies = [\"ten\"] }\n",
+                "\"ten\" is not an address",
+            ),
+            (
+                "[listen]\nhttp = { address = \"0.0.0.0:80\", proxy_protocol = true, trusted_proxies = [\"10.0.0.1\"] }\n",
+                "does not take the PROXY protocol",
+            ),
+            (
+                "[listen]\nsmtp = { address = \"nowhere\" }\n",
+                "not a socket address",
+            ),
+            ("[cell]\njob_lease = \"1s\"\n", "cell.job_lease"),
+            (
+                "[maintenance]\nblob_gc_interval = \"8d\"\n",
+                "job_runs_retention",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        assert_eq!(
+            crate::cell_config::node_id_from_hostname("mail/a b"),
+            "mail-a-b"
+        );
     }
 
     #[test]

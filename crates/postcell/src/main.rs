@@ -2,9 +2,11 @@
 //! to listeners. Everything else lives in the library crates.
 
 mod admin;
+mod cell_config;
 mod cli;
 mod config;
 mod init;
+mod lifecycle;
 mod serve;
 
 use std::process::ExitCode;

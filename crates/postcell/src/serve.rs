@@ -1,7 +1,5 @@
-//! `postcell serve`: open the store, bind every configured listener, serve until
-//! Ctrl-C or SIGTERM, then stop accepting, let sessions finish and exit.
-
-use std::time::Duration;
+//! `postcell serve`: open the store, bind every configured listener, join the cell,
+//! serve until told to stop, then leave in order (see [`crate::lifecycle`]).
 
 use anyhow::{Context, Result};
 use postcell_directory::Directory;
@@ -12,17 +10,13 @@ use postcell_relay::{Relay, RelayConfig};
 use postcell_smtp::dns::{Dns, ResolverMode};
 use postcell_smtp::{Role, SmtpConfig, SmtpServer};
 use postcell_store::Store;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{Config, ListenerName, LogFormat, ResolverKind, StartTlsKind};
-
-/// How long sessions get to finish after a shutdown request.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-const HEARTBEAT: Duration = Duration::from_secs(10);
 
 pub async fn run(config: Config) -> Result<()> {
     init_logging(&config)?;
     let started_at = postcell_store::now();
+    let metrics = crate::lifecycle::install_metrics()?;
     let store = Store::open(&config.store_config())
         .await
         .context("cannot open the store")?;
@@ -39,17 +33,20 @@ pub async fn run(config: Config) -> Result<()> {
 
     // Bind everything before serving anything: a port in use stops the start.
     let mut bound = Vec::new();
+    let mut http = None;
     for (&name, endpoint) in &config.listen {
         if name == ListenerName::Http {
-            install_metrics_exporter(endpoint.0)?;
+            http = Some(
+                tokio::net::TcpListener::bind(endpoint.0)
+                    .await
+                    .with_context(|| format!("listener http on {}", endpoint.0))?,
+            );
             continue;
         }
-        bound.push((name, Listener::bind(name.as_str(), endpoint.0).await?));
-    }
-    if !config.listen.contains_key(&ListenerName::Http) {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
-            .context("cannot install the metrics recorder")?;
+        let listener = Listener::bind(name.as_str(), endpoint.0)
+            .await?
+            .with_proxy_protocol(config.proxy_policy(name));
+        bound.push((name, listener));
     }
 
     let shutdown = CancellationToken::new();
@@ -142,50 +139,29 @@ pub async fn run(config: Config) -> Result<()> {
         accept_loops.push(task);
     }
 
-    let relay = if config.relay.enabled {
+    if let Some(http) = &http {
+        addresses.push(format!("http={}", http.local_addr()?));
+    }
+    let node = crate::lifecycle::Node::join(
+        &config,
+        store.clone(),
+        addresses.join(" "),
+        started_at,
+        http,
+        metrics,
+    )
+    .await?;
+    // After the node id is ours: queue leases name it.
+    let relay = if config.roles().contains(&crate::cell_config::Role::Relay) {
         let relay = Relay::new(relay_config(&config)?, directory.clone(), dns.clone())
             .context("cannot start the relay")?;
         Some(tokio::spawn(relay.run(shutdown.clone())))
     } else {
         None
     };
-    let mut roles = vec!["mx", "pop3"];
-    if config.relay.enabled {
-        roles.push("relay");
-    }
-    let heartbeat = tokio::spawn(heartbeat(
-        store.clone(),
-        roles.join(","),
-        addresses.join(" "),
-        started_at,
-        shutdown.clone(),
-    ));
     tracing::info!(node = %config.node_id(), store = %store.backend(), "postcell started");
-
-    wait_for_signal().await?;
-    tracing::info!("shutting down: no new connections; waiting for sessions to finish");
-    shutdown.cancel();
-    for task in accept_loops {
-        let _ = task.await;
-    }
-    tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            sessions = tracker.len(),
-            "sessions still running after {DRAIN_TIMEOUT:?}; exiting"
-        );
-    }
-    if let Some(relay) = relay
-        && tokio::time::timeout(DRAIN_TIMEOUT, relay).await.is_err()
-    {
-        tracing::warn!(
-            "the relay is still sending after {DRAIN_TIMEOUT:?}; its leases will expire"
-        );
-    }
-    let _ = heartbeat.await;
+    node.run_until_stopped(&config, shutdown, tracker, accept_loops, relay)
+        .await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -221,13 +197,6 @@ fn load_tls(config: &Config) -> Result<Option<TlsAcceptor>> {
             Ok(None)
         }
     }
-}
-
-fn install_metrics_exporter(addr: std::net::SocketAddr) -> Result<()> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .with_context(|| format!("listener http on {addr}"))
 }
 
 fn smtp_config(config: &Config, role: Role, dns: &Dns) -> SmtpConfig {
@@ -304,36 +273,4 @@ fn imap_config(config: &Config) -> ImapConfig {
         idle_timeout: config.imap.idle_timeout.0,
         allow_plaintext_auth: config.auth.allow_plaintext,
     }
-}
-
-async fn heartbeat(
-    store: Store,
-    roles: String,
-    addresses: String,
-    started_at: i64,
-    shutdown: CancellationToken,
-) {
-    let version = env!("CARGO_PKG_VERSION");
-    loop {
-        if let Err(e) = store
-            .heartbeat(&roles, version, &addresses, started_at)
-            .await
-        {
-            tracing::warn!(error = %e, "heartbeat failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(HEARTBEAT) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
-}
-
-async fn wait_for_signal() -> Result<()> {
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM"),
-        _ = interrupt.recv() => tracing::info!("SIGINT"),
-    }
-    Ok(())
 }

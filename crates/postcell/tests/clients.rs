@@ -706,6 +706,10 @@ with smtplib.SMTP("127.0.0.1", smtp_port, local_hostname="py.example.net", timeo
             line.contains(&format!("mail_from=bob{n}@example.net")),
             "message {n} is logged with its own sender:\n{line}"
         );
-        assert_eq!(line.matches("queue_id=").count(), 2, "span and event:\n{line}");
+        assert_eq!(
+            line.matches("queue_id=").count(),
+            2,
+            "span and event:\n{line}"
+        );
     }
 }

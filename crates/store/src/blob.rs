@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
@@ -62,7 +63,7 @@ impl BlobStore {
             BlobConfig::Folder(root) => {
                 let root = root.clone();
                 let prepared = root.clone();
-                tokio::task::spawn_blocking(move || std::fs::create_dir_all(prepared.join("tmp")))
+                tokio::task::spawn_blocking(move || std::fs::create_dir_all(prepared.join(TMP)))
                     .await
                     .map_err(|e| StoreError::Blob(std::io::Error::other(e)))??;
                 Ok(BlobStore::Folder { root })
@@ -83,9 +84,11 @@ impl BlobStore {
             }
             BlobStore::Database(pool) => {
                 dispatch!(pool, write, |p| {
+                    // Writing bytes that are already stored refreshes the blob's age, so
+                    // the collector's grace period starts again (see `gc`).
                     sqlx::query(
                         "INSERT INTO blobs (id, data, created_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (id) DO NOTHING",
+                         ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at",
                     )
                     .bind(id.as_str())
                     .bind(&data)
@@ -105,7 +108,12 @@ impl BlobStore {
                 match tokio::fs::read(&path).await {
                     Ok(data) => Ok(data),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        Err(StoreError::BlobMissing(id.to_string()))
+                        // The collector may have set it aside a moment before a message
+                        // that refers to it committed; it puts it back on its next run.
+                        match tokio::fs::read(quarantine_path(root, id)).await {
+                            Ok(data) => Ok(data),
+                            Err(_) => Err(StoreError::BlobMissing(id.to_string())),
+                        }
                     }
                     Err(e) => Err(e.into()),
                 }
@@ -131,10 +139,19 @@ impl BlobStore {
 }
 
 /// `root/ab/cd/abcd...`: two levels of fan-out keep folders small with millions of blobs.
-fn blob_path(root: &Path, id: &BlobId) -> PathBuf {
+pub(crate) fn blob_path(root: &Path, id: &BlobId) -> PathBuf {
     let hex = id.as_str();
     root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
 }
+
+/// Where the collector sets aside a blob it found unreferenced, until its next run
+/// confirms nothing refers to it (see `gc`).
+pub(crate) fn quarantine_path(root: &Path, id: &BlobId) -> PathBuf {
+    root.join(QUARANTINE).join(id.as_str())
+}
+
+pub(crate) const QUARANTINE: &str = "quarantine";
+pub(crate) const TMP: &str = "tmp";
 
 /// Writes to a temporary file, makes it durable, then renames it into place and makes
 /// the rename durable: a reader sees the whole blob or none, and after a crash a blob
@@ -142,6 +159,11 @@ fn blob_path(root: &Path, id: &BlobId) -> PathBuf {
 fn write_blob_file(root: &Path, id: &BlobId, data: &[u8]) -> std::io::Result<()> {
     let path = blob_path(root, id);
     if path.exists() {
+        // Refresh its age: the collector leaves alone blobs touched within its grace
+        // period, and a message about to refer to this one is not committed yet.
+        if let Err(e) = std::fs::File::open(&path).and_then(|f| f.set_modified(SystemTime::now())) {
+            tracing::warn!(blob = %id, error = %e, "cannot refresh the time of a blob");
+        }
         return Ok(());
     }
     let dir = path.parent().unwrap_or(root);
@@ -149,7 +171,7 @@ fn write_blob_file(root: &Path, id: &BlobId, data: &[u8]) -> std::io::Result<()>
     if created_dir {
         std::fs::create_dir_all(dir)?;
     }
-    let mut tmp = tempfile_in(&root.join("tmp"))?;
+    let mut tmp = tempfile_in(&root.join(TMP))?;
     tmp.1.write_all(data)?;
     tmp.1.sync_all()?;
     std::fs::rename(&tmp.0, &path)?;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::broadcast;
 
 use crate::Result;
@@ -72,10 +72,11 @@ impl ChangeFeed {
         let (sender, _) = broadcast::channel(4096);
         let mut relay = None;
         if let Pool::Postgres(pg) = pool {
-            let mut listener = PgListener::connect_with(pg).await?;
-            listener.listen(PG_CHANNEL).await?;
-            relay =
-                Some(tokio::spawn(relay_notifications(listener, sender.clone())).abort_handle());
+            let listener = listen(pg).await?;
+            relay = Some(
+                tokio::spawn(relay_notifications(pg.clone(), listener, sender.clone()))
+                    .abort_handle(),
+            );
         }
         Ok(ChangeFeed { sender, relay })
     }
@@ -101,23 +102,59 @@ impl ChangeFeed {
     }
 }
 
-async fn relay_notifications(mut listener: PgListener, sender: broadcast::Sender<Change>) {
+/// A connection that LISTENs on the channel. The listener does not reconnect by itself
+/// (`eager_reconnect` off, and we never call it again after a loss): the relay makes a
+/// new one, so it knows when LISTEN is active again.
+async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.eager_reconnect(false);
+    listener.listen(PG_CHANNEL).await?;
+    Ok(listener)
+}
+
+/// How long to wait between attempts to LISTEN again after the connection was lost.
+const RECONNECT_BACKOFF: [Duration; 4] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+];
+
+async fn relay_notifications(
+    pool: PgPool,
+    mut listener: PgListener,
+    sender: broadcast::Sender<Change>,
+) {
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) => {
                 if let Some(change) = Change::from_payload(notification.payload()) {
                     let _ = sender.send(change);
                 }
+                continue;
             }
-            // The connection dropped; sqlx reconnects on the next call. Whatever was
-            // notified meanwhile is lost, so tell every session to re-read.
-            Ok(None) => {
-                tracing::warn!("change feed connection lost; reconnecting");
-                let _ = sender.send(Change::Resync);
-            }
+            Ok(None) => tracing::warn!("change feed connection lost; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, "change feed error; reconnecting"),
+        }
+        metrics::counter!("postcell_store_feed_reconnects_total").increment(1);
+        listener = reconnect(&pool).await;
+        // Whatever was notified while we were away is lost. Only now, with LISTEN active
+        // again, can a session that re-reads be sure to miss nothing after it.
+        tracing::info!("change feed listening again; asking sessions to resync");
+        let _ = sender.send(Change::Resync);
+    }
+}
+
+/// Tries until LISTEN works again, backing off up to a few seconds.
+async fn reconnect(pool: &PgPool) -> PgListener {
+    let mut attempt = 0;
+    loop {
+        tokio::time::sleep(RECONNECT_BACKOFF[attempt.min(RECONNECT_BACKOFF.len() - 1)]).await;
+        match listen(pool).await {
+            Ok(listener) => return listener,
             Err(e) => {
-                tracing::warn!(error = %e, "change feed error; retrying in 1s");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "change feed still cannot LISTEN");
             }
         }
     }

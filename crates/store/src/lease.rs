@@ -57,6 +57,23 @@ impl Store {
         Ok(())
     }
 
+    /// Gives back every lease held by this node or one of its sessions (owners
+    /// `NODE` and `NODE:...`), when the node stops: nobody waits for them to expire.
+    /// Returns how many were released.
+    pub async fn release_node_leases(&self) -> Result<u64> {
+        let node = self.node_id.as_ref();
+        let prefix = format!("{node}:");
+        let released = dispatch!(&self.pool, write, |p| {
+            sqlx::query("DELETE FROM leases WHERE owner = $1 OR substr(owner, 1, length($2)) = $2")
+                .bind(node)
+                .bind(&prefix)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(released)
+    }
+
     /// The current holder of a lease and when it expires, if anyone holds it.
     pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, i64)>> {
         let holder = dispatch!(&self.pool, read, |p| {

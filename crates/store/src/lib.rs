@@ -15,6 +15,11 @@
 //! 4. change notices are hints published after commit; the tables are the truth;
 //! 6. leases, not locks, across nodes;
 //! 7. quota usage changes in the same transaction as the message rows.
+//!
+//! For a cell it also keeps the nodes' heartbeats and drain flags (`node`), the
+//! record of once-per-cell jobs (`job`) and their work: collecting unreferenced blobs
+//! without breaking rule 1 (`gc`) and expiring old rows (`expiry`), and the nodes'
+//! metric samples (`metric`).
 
 // The macros in these two are used by the modules after them.
 #[macro_use]
@@ -29,13 +34,17 @@ mod delivery;
 mod directory;
 mod dkim;
 mod error;
+mod expiry;
 mod feed;
 pub mod flags;
+mod gc;
+mod job;
 mod lease;
 mod mailbox;
 #[macro_use]
 mod maildrop;
 mod message;
+mod metric;
 mod node;
 mod queue;
 mod settings;
@@ -45,7 +54,10 @@ pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
 pub use directory::{Account, AddressEntry, DomainRow, NewAccount};
 pub use dkim::DkimKey;
 pub use error::{Result, StoreError};
+pub use expiry::{ExpiryReport, Retention};
 pub use feed::{Change, ChangeFeed};
+pub use gc::GcReport;
+pub use job::{JobRun, now_ms};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
 pub use mailbox::{DEFAULT_MAILBOXES, Mailbox, SpecialUse};
 pub use maildrop::MaildropMessage;
@@ -53,7 +65,7 @@ pub use message::{
     AppendOutcome, CopyOutcome, FlagChange, FlagOperation, FlagOutcome, MailboxChanges,
     MessageMeta, NewMessage, UidRanges,
 };
-pub use node::NodeRow;
+pub use node::{Heartbeat, NodeRow, NodeState};
 pub use pool::{Backend, Durability};
 pub use queue::{Attempt, AttemptOutcome, OutboundEntry};
 pub use search::{INDEX_VERSION, SearchDocument, SentDay, TextField, fold};

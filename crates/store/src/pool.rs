@@ -157,12 +157,21 @@ impl Pool {
                 url,
                 max_connections,
             } => {
-                let options = PgConnectOptions::from_str(url)
+                let url = check_postgres_url(url)?;
+                let options = PgConnectOptions::from_str(&url)
                     .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?
                     .application_name("postcell");
+                // A dead server must show within seconds, as temporary failures: a
+                // session waits at most PG_ACQUIRE_TIMEOUT for a connection, and every
+                // pooled connection is pinged before use, so one that died with its
+                // server is replaced rather than handed out.
                 let pool = PgPoolOptions::new()
                     .max_connections(*max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                    .test_before_acquire(true)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move { refuse_standby(connection).await })
+                    })
                     .connect_with(options)
                     .await?;
                 Ok(Pool::Postgres(pool))
@@ -201,6 +210,56 @@ impl Pool {
     }
 }
 
+/// How long a caller waits for a PostgreSQL connection before it gets an error (and
+/// its client a temporary failure).
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The driver takes one host; a list of hosts would fail later with a confusing name
+/// lookup, so it is refused here with what to do instead. `target_session_attrs`,
+/// which the driver does not know, is taken out: every connection is checked to be
+/// on a primary anyway ([`refuse_standby`]).
+fn check_postgres_url(url: &str) -> Result<String> {
+    let authority = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+        .unwrap_or("");
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if hosts.contains(',') {
+        return Err(StoreError::Invalid(
+            "PostgreSQL URL: several hosts are not supported; point the URL at the \
+             primary through a virtual IP or a Patroni-aware proxy (docs/cell.md)"
+                .into(),
+        ));
+    }
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(url.to_owned());
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.starts_with("target_session_attrs="))
+        .collect();
+    Ok(if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    })
+}
+
+/// Postcell writes on every path that acknowledges mail, so a connection to a
+/// read-only standby (a demoted primary after a failover) is refused at once rather
+/// than failing each write later.
+async fn refuse_standby(connection: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(&mut *connection)
+        .await?;
+    if in_recovery {
+        return Err(sqlx::Error::Configuration(
+            "the PostgreSQL server is a read-only standby; Postcell needs the primary".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs a write transaction again when it lost a race (deadlock, serialisation
 /// failure, busy database). The closure must be safe to run again from the start.
 pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T>
@@ -218,5 +277,31 @@ where
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_postgres_url;
+
+    #[test]
+    fn postgres_urls_take_one_host() {
+        assert_eq!(
+            check_postgres_url("postgres://u:p@db:5432/mail?sslmode=verify-full").unwrap(),
+            "postgres://u:p@db:5432/mail?sslmode=verify-full"
+        );
+        assert_eq!(
+            check_postgres_url("postgres://db/mail?target_session_attrs=read-write").unwrap(),
+            "postgres://db/mail"
+        );
+        assert_eq!(
+            check_postgres_url("postgres://db/mail?sslmode=require&target_session_attrs=primary")
+                .unwrap(),
+            "postgres://db/mail?sslmode=require"
+        );
+        let err = check_postgres_url("postgres://u@db1:5432,db2:5432/mail")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("several hosts"), "{err}");
     }
 }

@@ -4,6 +4,8 @@
 //!   either per test ([`TempPostgres::start`]) or one per test binary
 //!   ([`pg::shared`]) with a fresh database per test.
 //! * [`ports`]: picking free TCP ports and waiting for a listener.
+//! * [`cell`]: a cell of `postcell serve` nodes on 127.0.0.2, .3, .4... sharing one
+//!   private PostgreSQL and one blob folder;
 //! * [`process`]: child processes that cannot outlive a test, Python helpers
 //!   and checks for external tools.
 //! * [`postfix`]: a private Postfix on a loopback port, the remote MTA of relay tests.
@@ -13,6 +15,7 @@
 //! with a message naming the tool and how to install it, because a silently
 //! skipped interop test looks exactly like a passing one.
 
+pub mod cell;
 pub mod pg;
 pub mod ports;
 pub mod postfix;

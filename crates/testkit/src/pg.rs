@@ -260,6 +260,17 @@ impl TempPostgres {
         self.pg_ctl_stop()
     }
 
+    /// Starts a server stopped with [`TempPostgres::stop`] again, on the same port
+    /// and data, as an operator bringing a database back after an outage would.
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        if !self.stopped.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.pg_ctl_start()?;
+        self.stopped.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
     fn initdb(&self) -> anyhow::Result<()> {
         let mut cmd = self.bin.server_command("initdb", self.root.path());
         cmd.args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
