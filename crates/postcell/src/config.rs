@@ -996,9 +996,14 @@ mod tests {
         let shown = config.to_toml().unwrap();
         assert!(shown.contains("proxy_protocol = true"), "{shown}");
         assert!(shown.contains("roles = [\"mx\", \"web\"]"), "{shown}");
-        // Roles follow from the listeners when not given.
+        // Roles follow from the listeners when not given, with the relay unless it is off.
         let config =
             parse("[listen]\nimaps = \"127.0.0.1:993\"\npop3 = \"127.0.0.1:110\"\n").unwrap();
+        assert_eq!(config.roles(), vec![Role::Imap, Role::Pop3, Role::Relay]);
+        let config = parse(
+            "[listen]\nimaps = \"127.0.0.1:993\"\npop3 = \"127.0.0.1:110\"\n[relay]\nenabled = false\n",
+        )
+        .unwrap();
         assert_eq!(config.roles(), vec![Role::Imap, Role::Pop3]);
     }
 
