@@ -40,6 +40,25 @@ impl Account {
     }
 }
 
+/// The SCRAM-SHA-256 secrets of an account (RFC 5802 section 3): what a server keeps
+/// instead of the password. `postcell-directory` computes them when a password is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramCredentials {
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ScramCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are as good as the password to anyone who can run SCRAM with them.
+        f.debug_struct("ScramCredentials")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     /// The canonical address, normalised; its domain must exist.
@@ -282,6 +301,61 @@ impl Store {
             hash,
         )
         .await
+    }
+
+    /// Sets (or, with `None`, clears) the SCRAM secrets of an account; it is set together
+    /// with the password hash by whoever sets a password.
+    pub async fn set_scram_credentials(
+        &self,
+        account_id: i64,
+        scram: Option<&ScramCredentials>,
+    ) -> Result<()> {
+        let done = dispatch!(&self.pool, write, |p| {
+            sqlx::query(
+                "UPDATE accounts SET scram_salt = $2, scram_iterations = $3,
+                   scram_stored_key = $4, scram_server_key = $5 WHERE id = $1",
+            )
+            .bind(account_id)
+            .bind(scram.map(|s| s.salt.as_slice()))
+            .bind(scram.map(|s| i64::from(s.iterations)))
+            .bind(scram.map(|s| s.stored_key.as_slice()))
+            .bind(scram.map(|s| s.server_key.as_slice()))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        found(done, account_id)
+    }
+
+    /// The SCRAM secrets of an account, if its password was set with them.
+    pub async fn scram_credentials(&self, account_id: i64) -> Result<Option<ScramCredentials>> {
+        let row = dispatch!(&self.pool, read, |p| {
+            sqlx::query(
+                "SELECT scram_salt, CAST(scram_iterations AS BIGINT) AS scram_iterations,
+                        scram_stored_key, scram_server_key FROM accounts WHERE id = $1",
+            )
+            .bind(account_id)
+            .fetch_optional(p)
+            .await?
+            .map(|row| -> Result<_, sqlx::Error> {
+                Ok((
+                    row.try_get::<Option<Vec<u8>>, _>("scram_salt")?,
+                    row.try_get::<Option<i64>, _>("scram_iterations")?,
+                    row.try_get::<Option<Vec<u8>>, _>("scram_stored_key")?,
+                    row.try_get::<Option<Vec<u8>>, _>("scram_server_key")?,
+                ))
+            })
+            .transpose()?
+        });
+        let Some((Some(salt), Some(iterations), Some(stored_key), Some(server_key))) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ScramCredentials {
+            salt,
+            iterations: u32::try_from(iterations).unwrap_or(0),
+            stored_key,
+            server_key,
+        }))
     }
 
     pub async fn set_quota(&self, account_id: i64, quota_bytes: i64) -> Result<()> {

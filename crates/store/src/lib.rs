@@ -34,10 +34,11 @@ mod maildrop;
 mod message;
 mod node;
 mod queue;
+mod snapshot;
 
 pub use blob::{BlobId, BlobStorage};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
-pub use directory::{Account, AddressEntry, DomainRow, NewAccount};
+pub use directory::{Account, AddressEntry, DomainRow, NewAccount, ScramCredentials};
 pub use error::{Result, StoreError};
 pub use feed::{Change, ChangeFeed};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
@@ -50,6 +51,7 @@ pub use message::{
 pub use node::NodeRow;
 pub use pool::{Backend, Durability};
 pub use queue::OutboundEntry;
+pub use snapshot::{MailboxCounts, MailboxSnapshot, MessageFlags};
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -95,6 +95,8 @@ on_both_backends!(
     append_store_and_changes_since,
     copy_and_move_keep_flags_and_assign_new_uids,
     concurrent_over_quota_deliveries_fail_alone,
+    snapshot_counts_and_tombstones_for_imap_sessions,
+    scram_credentials_round_trip,
 );
 
 async fn account(store: &Store, name: &str, quota: i64) -> i64 {
@@ -1034,4 +1036,86 @@ async fn concurrent_over_quota_deliveries_fail_alone(f: Fixture) {
     );
     assert_eq!(store.maildrop(tight).await.unwrap().2.len(), 4);
     assert_eq!(store.maildrop(roomy).await.unwrap().2.len(), 10);
+}
+
+async fn snapshot_counts_and_tombstones_for_imap_sessions(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "snap@example.org", 0).await;
+    let inbox = store.mailbox_by_name(a, "INBOX").await.unwrap().unwrap();
+    let blob = store.put_blob(b"hello\r\n".to_vec()).await.unwrap();
+    for flags in [SEEN, 0, DELETED] {
+        store
+            .append(a, inbox.id, &message(&blob, 7, flags, &["$x".into()], 100))
+            .await
+            .unwrap();
+    }
+    let snapshot = store.mailbox_snapshot(inbox.id).await.unwrap();
+    assert_eq!(
+        snapshot
+            .messages
+            .iter()
+            .map(|m| (m.uid, m.flags, m.keywords.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, SEEN, "$x"), (2, 0, "$x"), (3, DELETED, "$x")]
+    );
+    assert_eq!(
+        (snapshot.uid_next, snapshot.uid_validity),
+        (4, inbox.uid_validity)
+    );
+    assert_eq!(
+        snapshot.highest_modseq,
+        store.highest_modseq(inbox.id).await.unwrap()
+    );
+    let counts = store.mailbox_counts(inbox.id).await.unwrap();
+    assert_eq!(
+        (counts.messages, counts.unseen, counts.deleted, counts.size),
+        (3, 2, 1, 21)
+    );
+    let before = snapshot.highest_modseq;
+    store
+        .expunge_deleted(a, inbox.id, &UidRanges::all())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.expunged_since(inbox.id, before).await.unwrap(),
+        vec![3]
+    );
+    assert!(
+        store
+            .expunged_since(inbox.id, store.highest_modseq(inbox.id).await.unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.mailbox_snapshot(999_999).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn scram_credentials_round_trip(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "scram@example.org", 0).await;
+    assert_eq!(store.scram_credentials(a).await.unwrap(), None);
+    let secrets = postcell_store::ScramCredentials {
+        salt: vec![1, 2, 3],
+        iterations: 4096,
+        stored_key: vec![0xff; 32],
+        server_key: vec![0; 32],
+    };
+    store
+        .set_scram_credentials(a, Some(&secrets))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.scram_credentials(a).await.unwrap(),
+        Some(secrets.clone())
+    );
+    assert!(!format!("{secrets:?}").contains("255"));
+    store.set_scram_credentials(a, None).await.unwrap();
+    assert_eq!(store.scram_credentials(a).await.unwrap(), None);
+    assert!(matches!(
+        store.set_scram_credentials(999_999, None).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
