@@ -294,28 +294,28 @@ impl Store {
         Ok(accounts)
     }
 
+    /// Sets the argon2id hash alone and clears the SCRAM secrets, which belong to the
+    /// old password; [`set_password_secrets`](Self::set_password_secrets) sets both.
     pub async fn set_password_hash(&self, account_id: i64, hash: &str) -> Result<()> {
-        self.update_account(
-            account_id,
-            "UPDATE accounts SET password_hash = $2 WHERE id = $1",
-            hash,
-        )
-        .await
+        self.set_password_secrets(account_id, hash, None).await
     }
 
-    /// Sets (or, with `None`, clears) the SCRAM secrets of an account; it is set together
-    /// with the password hash by whoever sets a password.
-    pub async fn set_scram_credentials(
+    /// Sets an account's password: its argon2id hash and its SCRAM secrets (or none, and
+    /// then the account cannot use SCRAM), in one statement, so that an old password
+    /// never stays valid for one mechanism when it changed for the other.
+    pub async fn set_password_secrets(
         &self,
         account_id: i64,
+        password_hash: &str,
         scram: Option<&ScramCredentials>,
     ) -> Result<()> {
         let done = dispatch!(&self.pool, write, |p| {
             sqlx::query(
-                "UPDATE accounts SET scram_salt = $2, scram_iterations = $3,
-                   scram_stored_key = $4, scram_server_key = $5 WHERE id = $1",
+                "UPDATE accounts SET password_hash = $2, scram_salt = $3, scram_iterations = $4,
+                   scram_stored_key = $5, scram_server_key = $6 WHERE id = $1",
             )
             .bind(account_id)
+            .bind(password_hash)
             .bind(scram.map(|s| s.salt.as_slice()))
             .bind(scram.map(|s| i64::from(s.iterations)))
             .bind(scram.map(|s| s.stored_key.as_slice()))
@@ -375,18 +375,6 @@ impl Store {
             sqlx::query("UPDATE accounts SET enabled = $2 WHERE id = $1")
                 .bind(account_id)
                 .bind(enabled)
-                .execute(p)
-                .await?
-                .rows_affected()
-        });
-        found(done, account_id)
-    }
-
-    async fn update_account(&self, account_id: i64, sql: &'static str, value: &str) -> Result<()> {
-        let done = dispatch!(&self.pool, write, |p| {
-            sqlx::query(sql)
-                .bind(account_id)
-                .bind(value)
                 .execute(p)
                 .await?
                 .rows_affected()

@@ -1104,18 +1104,21 @@ async fn scram_credentials_round_trip(f: Fixture) {
         server_key: vec![0; 32],
     };
     store
-        .set_scram_credentials(a, Some(&secrets))
+        .set_password_secrets(a, "$argon2id$new", Some(&secrets))
         .await
         .unwrap();
     assert_eq!(
         store.scram_credentials(a).await.unwrap(),
         Some(secrets.clone())
     );
+    let account = store.account_by_id(a).await.unwrap().unwrap();
+    assert_eq!(account.password_hash, "$argon2id$new");
     assert!(!format!("{secrets:?}").contains("255"));
-    store.set_scram_credentials(a, None).await.unwrap();
+    // A hash set alone clears the secrets of the old password.
+    store.set_password_hash(a, "$argon2id$other").await.unwrap();
     assert_eq!(store.scram_credentials(a).await.unwrap(), None);
     assert!(matches!(
-        store.set_scram_credentials(999_999, None).await,
+        store.set_password_secrets(999_999, "x", None).await,
         Err(StoreError::NotFound(_))
     ));
 }
