@@ -14,7 +14,7 @@ mod scram;
 
 pub use address::{Address, AddressError, normalise_domain};
 pub use auth::AuthOutcome;
-pub use password::{PasswordError, hash_password, verify_password};
+pub use password::{PasswordError, hash_password, password_secrets, verify_password};
 pub use resolve::{Resolution, Target};
 pub use scram::{
     CHANNEL_BINDING, SCRAM_ITERATIONS, ScramExchange, ScramOutcome, ScramStartError,
@@ -52,28 +52,4 @@ impl Directory {
     pub fn store(&self) -> &Store {
         &self.store
     }
-
-    /// Sets an account's password: the argon2id hash and the SCRAM-SHA-256 secrets
-    /// together, so every mechanism checks the same password.
-    pub async fn set_password(
-        &self,
-        account_id: i64,
-        password: &str,
-    ) -> Result<(), SetPasswordError> {
-        let hash = hash_password(password).await?;
-        let scram = scram_credentials(password).await?;
-        self.store
-            .set_password_secrets(account_id, &hash, scram.as_ref())
-            .await?;
-        Ok(())
-    }
-}
-
-/// Why a password could not be set.
-#[derive(Debug, thiserror::Error)]
-pub enum SetPasswordError {
-    #[error(transparent)]
-    Password(#[from] PasswordError),
-    #[error(transparent)]
-    Store(#[from] postcell_store::StoreError),
 }

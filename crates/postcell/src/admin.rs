@@ -5,7 +5,7 @@
 use std::io::BufRead;
 
 use anyhow::{Context, Result, bail};
-use postcell_directory::{Address, hash_password, scram_credentials};
+use postcell_directory::{Address, password_secrets};
 use postcell_store::{Account, DeliveryStatus, LogQuery, NewAccount, Store};
 
 use crate::cli::{
@@ -116,8 +116,7 @@ pub async fn create_user(
     if address.is_address_literal() {
         bail!("an account needs a domain name, not an address literal");
     }
-    let hash = hash_password(password).await?;
-    let scram = scram_credentials(password).await?;
+    let (hash, scram) = password_secrets(password).await?;
     let account = store
         .create_account(&NewAccount {
             name: address.key(),
@@ -198,8 +197,7 @@ async fn user(store: &Store, command: UserCommand) -> Result<()> {
         } => {
             let a = account(store, &address).await?;
             let (password, generated) = password(password_stdin)?;
-            let hash = hash_password(&password).await?;
-            let scram = scram_credentials(&password).await?;
+            let (hash, scram) = password_secrets(&password).await?;
             store
                 .set_password_secrets(a.id, &hash, scram.as_ref())
                 .await?;
