@@ -42,7 +42,7 @@ pub use directory::{Account, AddressEntry, DomainRow, NewAccount, ScramCredentia
 pub use error::{Result, StoreError};
 pub use feed::{Change, ChangeFeed};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
-pub use mailbox::{DEFAULT_MAILBOXES, Mailbox, SpecialUse};
+pub use mailbox::{DEFAULT_MAILBOXES, HIERARCHY_DELIMITER, Mailbox, SpecialUse};
 pub use maildrop::MaildropMessage;
 pub use message::{
     AppendOutcome, CopyOutcome, FlagChange, FlagOperation, FlagOutcome, MailboxChanges,

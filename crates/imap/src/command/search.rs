@@ -15,9 +15,9 @@ use postcell_imap_proto::command::{SearchCommand, SearchKey};
 use postcell_imap_proto::response::{Data, ESearchResponse, StatusResponse};
 use postcell_imap_proto::{Date, MessageSet, SequenceSet};
 use postcell_mime::SearchText;
-use postcell_store::{MessageMeta, Store, flags};
+use postcell_store::{MessageMeta, Store, UidRanges, flags};
 
-use crate::command::mailbox::unavailable;
+use crate::reply::unavailable;
 use crate::selected::SelectedMailbox;
 use crate::session::Session;
 
@@ -30,7 +30,18 @@ pub(crate) async fn search(
     let store = session.store().clone();
     let needs_text = command.criteria.iter().any(needs_text);
     let mut found = Vec::new();
-    for (index, meta) in selected.messages.iter().enumerate() {
+    // The session's map holds no sizes or dates: they are read here, in one query.
+    let metas = match store
+        .message_meta(selected.mailbox_id, &UidRanges::all())
+        .await
+    {
+        Ok(metas) => metas,
+        Err(error) => return unavailable(session, tag, &error),
+    };
+    for meta in &metas {
+        let Some(index) = selected.index_of_uid(meta.uid as u32) else {
+            continue;
+        };
         let text = if needs_text {
             match load_text(&store, meta).await {
                 Ok(text) => Some(text),
@@ -168,10 +179,10 @@ impl Context<'_> {
             return false;
         };
         if uid {
-            let largest = self.selected.messages.last().map_or(0, |m| m.uid as u32);
+            let largest = self.selected.largest_uid();
             set.contains(self.meta.uid as u32, largest)
         } else {
-            set.contains(self.seq, self.selected.messages.len() as u32)
+            set.contains(self.seq, self.selected.len() as u32)
         }
     }
 
