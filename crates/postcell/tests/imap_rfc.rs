@@ -327,3 +327,178 @@ print("ok")
         ),
     );
 }
+
+/// A message with every kind of part, stored by APPEND.
+const STRUCTURED: &str = r#"
+STRUCTURED = (b'From: "Ann Example" <ann@example.org>\r\n'
+    b'To: alice@example.test, "Bob" <bob@example.net>\r\n'
+    b'Cc: =?UTF-8?B?5bGx55Sw?= <yamada@example.jp>\r\n'
+    b'Subject: Structure test\r\n'
+    b'Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n'
+    b'Message-ID: <struct@example.org>\r\n'
+    b'MIME-Version: 1.0\r\n'
+    b'Content-Type: multipart/mixed; boundary="outer"\r\n'
+    b'\r\n'
+    b'--outer\r\n'
+    b'Content-Type: multipart/alternative; boundary="inner"\r\n'
+    b'\r\n'
+    b'--inner\r\n'
+    b'Content-Type: text/plain; charset=utf-8\r\n'
+    b'\r\n'
+    b'Hello in plain text.\r\n'
+    b'--inner\r\n'
+    b'Content-Type: text/html; charset=utf-8\r\n'
+    b'\r\n'
+    b'<p>Hello</p>\r\n'
+    b'--inner--\r\n'
+    b'--outer\r\n'
+    b'Content-Type: message/rfc822\r\n'
+    b'\r\n'
+    b'From: Carl <carl@example.org>\r\n'
+    b'Subject: Inner message\r\n'
+    b'\r\n'
+    b'Inner body.\r\n'
+    b'--outer\r\n'
+    b'Content-Type: application/octet-stream; name="data.bin"\r\n'
+    b'Content-Disposition: attachment; filename="data.bin"\r\n'
+    b'Content-Transfer-Encoding: base64\r\n'
+    b'\r\n'
+    b'AAECAwQ=\r\n'
+    b'--outer\r\n'
+    b'Content-Type: text/plain\r\n'
+    b'Content-Transfer-Encoding: x-uuencode\r\n'
+    b'\r\n'
+    b'begin 644 x\r\n'
+    b'--outer--\r\n')
+"#;
+
+#[test]
+fn fetch_envelope_structure_sections_binary_and_macros() {
+    let node = node_with(Backend::Sqlite, "");
+    run(
+        &node,
+        &format!(
+            "{PRELUDE}{STRUCTURED}{}",
+            r#"
+m = connect()
+typ, data = m.append("INBOX", None, '"07-Feb-1994 21:52:25 -0800"', STRUCTURED)
+check(typ == "OK", data)
+m.append("INBOX", None, None, b"Subject: headers only\r\n")
+m.logout()
+
+raw = Raw(PORT)
+raw.login(USER, PASSWORD)
+raw.ok("SELECT INBOX")
+
+def fetch(what, seq=1):
+    untagged = raw.ok(f"FETCH {seq} {what}")
+    fetched = [fetch_items(r) for r in untagged if b" FETCH " in r]
+    check(len(fetched) == 1, f"{what}: {untagged}")
+    return fetched[0][1]
+
+items = fetch("(ENVELOPE)")
+envelope = items["ENVELOPE"]
+check(envelope[0] == b"Mon, 7 Feb 1994 21:52:25 -0800" and envelope[1] == b"Structure test", envelope)
+check(envelope[2] == [[b"Ann Example", None, b"ann", b"example.org"]], f"from: {envelope[2]}")
+check(envelope[3] == envelope[2] and envelope[4] == envelope[2], "sender and reply-to default to from")
+check(envelope[5] == [[None, None, b"alice", b"example.test"], [b"Bob", None, b"bob", b"example.net"]], envelope[5])
+check(envelope[6] == [[b"=?UTF-8?B?5bGx55Sw?=", None, b"yamada", b"example.jp"]], f"cc is sent undecoded: {envelope[6]}")
+check(envelope[7] is None and envelope[8] is None and envelope[9] == b"<struct@example.org>", envelope)
+
+structure = fetch("(BODYSTRUCTURE)")["BODYSTRUCTURE"]
+alternative, rfc822, attachment, unknown = structure[:4]
+check(structure[4] == b"mixed" and structure[5] == [b"boundary", b"outer"], structure[4:])
+check(alternative[0][:2] == [b"text", b"plain"] and alternative[1][:2] == [b"text", b"html"], alternative)
+check(alternative[2] == b"alternative", alternative)
+check(alternative[0][2] == [b"charset", b"utf-8"] and alternative[0][6] == 20 and alternative[0][7] == 1, alternative[0])
+check(rfc822[:2] == [b"message", b"rfc822"] and rfc822[7][1] == b"Inner message", rfc822)
+check(rfc822[8][:2] == [b"text", b"plain"] and rfc822[9] == 4, f"inner body and lines: {rfc822}")
+check(attachment[:2] == [b"application", b"octet-stream"] and attachment[5] == b"base64", attachment)
+check(attachment[8] == [b"attachment", [b"filename", b"data.bin"]], f"disposition: {attachment}")
+check(unknown[5] == b"x-uuencode", unknown)
+
+body = fetch("(BODY)")["BODY"]
+check(body[4] == b"mixed" and len(body) == 5, f"BODY has no extension data: {body}")
+check(len(body[2]) == 7, f"BODY's text part has no extension data: {body[2]}")
+
+sections = fetch("(BODY.PEEK[1.1] BODY.PEEK[1.2.MIME] BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] BODY.PEEK[2.1] "
+                 "BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)] BODY.PEEK[HEADER.FIELDS.NOT (TO CC DATE MESSAGE-ID MIME-VERSION CONTENT-TYPE)] "
+                 "BODY.PEEK[TEXT]<0.7> BODY.PEEK[3]<2.4> BODY.PEEK[9] BODY.PEEK[2.MIME])")
+expect = {
+    "BODY[1.1]": b"Hello in plain text.",
+    "BODY[1.2.MIME]": b"Content-Type: text/html; charset=utf-8\r\n\r\n",
+    "BODY[2.HEADER]": b"From: Carl <carl@example.org>\r\nSubject: Inner message\r\n\r\n",
+    "BODY[2.TEXT]": b"Inner body.",
+    "BODY[2.1]": b"Inner body.",
+    'BODY[HEADER.FIELDS (SUBJECT FROM)]': b'From: "Ann Example" <ann@example.org>\r\nSubject: Structure test\r\n\r\n',
+    'BODY[HEADER.FIELDS.NOT (TO CC DATE MESSAGE-ID MIME-VERSION CONTENT-TYPE)]': b'From: "Ann Example" <ann@example.org>\r\nSubject: Structure test\r\n\r\n',
+    "BODY[TEXT]<0>": b"--outer",
+    "BODY[3]<2>": b"ECAw",
+    "BODY[9]": None,
+    "BODY[2.MIME]": b"Content-Type: message/rfc822\r\n\r\n",
+}
+for key, value in expect.items():
+    check(sections.get(key, "missing") == value, f"{key}: {sections.get(key, 'missing')!r}")
+check("FLAGS" not in sections, "PEEK reported flags")
+
+binary = fetch("(BINARY.PEEK[3] BINARY.SIZE[3] BINARY.PEEK[1.1]<0.5> BINARY.SIZE[1.1])")
+check(binary["BINARY[3]"] == b"\x00\x01\x02\x03\x04" and binary["BINARY.SIZE[3]"] == 5, binary)
+check(binary["BINARY[1.1]<0>"] == b"Hello" and binary["BINARY.SIZE[1.1]"] == 20, binary)
+tagged, untagged = raw.command("FETCH 1 (BINARY.PEEK[4])")
+check(b"NO [UNKNOWN-CTE]" in tagged and not untagged, (tagged, untagged))
+
+items = fetch("(FLAGS)")
+check(items["FLAGS"] == [], items)
+items = fetch("(BODY[1.1])")
+check(items["FLAGS"] == [Atom(b"\\Seen")], f"a non-PEEK fetch reports \\Seen: {items}")
+items = fetch("(BINARY[3] FLAGS)", seq=2)
+check(items["FLAGS"] == [Atom(b"\\Seen")], items)
+
+items = fetch("FAST")
+check(sorted(items) == ["FLAGS", "INTERNALDATE", "RFC822.SIZE"] and items["RFC822.SIZE"] == len(STRUCTURED), items)
+check(items["INTERNALDATE"] == b"08-Feb-1994 05:52:25 +0000", items["INTERNALDATE"])
+check(sorted(fetch("ALL")) == ["ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE"], "ALL")
+check(sorted(fetch("FULL")) == ["BODY", "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE"], "FULL")
+items = fetch("(RFC822.HEADER UID MODSEQ)")
+check(items["RFC822.HEADER"].endswith(b'boundary="outer"\r\n\r\n') and items["UID"] == 1, items)
+check(isinstance(items["MODSEQ"], list) and items["MODSEQ"][0] > 0, items["MODSEQ"])
+
+# A message without a body.
+items = fetch("(BODYSTRUCTURE BODY.PEEK[TEXT] RFC822.SIZE)", seq=2)
+check(items["BODY[TEXT]"] == b"" and items["BODYSTRUCTURE"][:2] == [b"text", b"plain"], items)
+check(items["BODYSTRUCTURE"][6] == 0, items)
+
+# UID FETCH answers with the UID; an unknown UID is no error.
+untagged = raw.ok("UID FETCH 2 (FLAGS)")
+check(fetch_items(untagged[0])[1]["UID"] == 2, untagged)
+check(raw.ok("UID FETCH 99 (FLAGS)") == [], "unknown UID")
+tagged, _ = raw.command("FETCH 3 (FLAGS)")
+check(tagged.endswith(b"BAD Invalid message sequence number"), tagged)
+raw.ok("LOGOUT")
+
+# imaplib's partial fetch of a whole message.
+m = connect()
+m.select("INBOX")
+typ, data = m.fetch("1", "(BODY.PEEK[]<0.10>)")
+check(data[0][0].endswith(b"BODY[]<0> {10}") and data[0][1] == STRUCTURED[:10], data)
+typ, data = m.fetch("1", "(BODY.PEEK[]<10.20>)")
+check(data[0][0].endswith(b"BODY[]<10> {20}") and data[0][1] == STRUCTURED[10:30], data)
+m.logout()
+
+# A message stored without a summary gets one computed, and saved.
+import sqlite3
+db = sqlite3.connect(os.path.join(NODE, "data", "postcell.db"), timeout=30)
+db.execute("UPDATE messages SET summary = NULL")
+db.commit()
+m = connect()
+m.select("INBOX", readonly=True)
+typ, data = m.fetch("1", "(ENVELOPE)")
+check(b'"Structure test"' in data[0], data)
+m.logout()
+(missing,) = db.execute("SELECT COUNT(*) FROM messages WHERE summary IS NULL").fetchone()
+check(missing == 1, f"{missing} messages still have no summary")
+print("ok")
+"#
+        ),
+    );
+}
