@@ -502,3 +502,166 @@ print("ok")
         ),
     );
 }
+
+#[test]
+fn append_with_literals_literal_plus_literal8_and_its_refusals() {
+    let node = node_with(Backend::Sqlite, "[imap]\nmax_message_size = \"4K\"\n");
+    node.add_user("small@example.test", Some("2K"));
+    run(
+        &node,
+        &format!(
+            "{PRELUDE}{}",
+            r#"
+raw = Raw(PORT)
+check(b"APPENDLIMIT=4096" in raw.greeting, raw.greeting)
+raw.login(USER, PASSWORD)
+raw.ok("SELECT INBOX")
+message = b"Subject: one\r\n\r\nfirst\r\n"
+# A synchronizing literal: the server asks for it with "+".
+raw.send(b"a1 APPEND INBOX (\\Seen $Work) \"01-Jan-2026 10:00:00 +0900\" {%d}\r\n" % len(message))
+check(raw.line().startswith(b"+ "), "continuation")
+raw.send(message + b"\r\n")
+seen, _ = raw.wait_for(lambda r: r.startswith(b"a1 "), 10)
+check(b"* 1 EXISTS" in seen, f"APPEND to the selected mailbox is reported: {seen}")
+check(re.match(rb"a1 OK \[APPENDUID \d+ 1\] APPEND completed", seen[-1]), seen)
+# LITERAL+: no continuation, the data follows at once.
+second = b"Subject: two\r\n\r\nsecond\r\n"
+raw.send(b"a2 APPEND INBOX {%d+}\r\n" % len(second) + second + b"\r\n")
+seen, _ = raw.wait_for(lambda r: r.startswith(b"a2 "), 10)
+check(b"OK [APPENDUID" in seen[-1] and not any(r.startswith(b"+") for r in seen), seen)
+# BINARY's literal8: a message with NUL octets.
+binary = b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\x02\r\n"
+raw.send(b"a3 APPEND INBOX ~{%d+}\r\n" % len(binary) + binary + b"\r\n")
+seen, _ = raw.wait_for(lambda r: r.startswith(b"a3 "), 10)
+check(b"OK [APPENDUID" in seen[-1], seen)
+items = fetch_items(raw.ok("FETCH 3 (BINARY.PEEK[1])")[0])[1]
+check(items["BINARY[1]"] == b"\x00\x01\x02\r\n", items)
+# A NUL in an ordinary literal is refused.
+raw.send(b"a4 APPEND INBOX {3+}\r\na\x00b\r\n")
+check(raw.line().startswith(b"a4 BAD"), "NUL in a literal")
+items = fetch_items(raw.ok("FETCH 1 (FLAGS INTERNALDATE)")[0])[1]
+check(items["FLAGS"] == [Atom(b"\\Seen"), Atom(b"$Work")], items)
+check(items["INTERNALDATE"] == b"01-Jan-2026 01:00:00 +0000", items)
+
+# Over the size limit: refused before the client sends the data (no "+").
+raw.send(b"a5 APPEND INBOX {5000}\r\n")
+line = raw.line()
+check(line.startswith(b"a5 BAD [TOOBIG]"), f"too big: {line}")
+# ... and a non-synchronizing one is refused and its octets skipped.
+raw.send(b"a6 APPEND INBOX {5000+}\r\n" + b"x" * 5000 + b"\r\na7 NOOP\r\n")
+check(raw.line().startswith(b"a6 BAD [TOOBIG]"), "non-synchronizing too big")
+check(raw.line().startswith(b"a7 OK"), "the session goes on")
+tagged, _ = raw.command("APPEND Nowhere {1+}\r\nx")
+check(b"NO [TRYCREATE]" in tagged, tagged)
+tagged, _ = raw.command("APPEND INBOX \"31-Feb-2026 10:00:00 +0000\" {1+}\r\nx")
+check(b"BAD" in tagged, f"an impossible date: {tagged}")
+raw.ok("LOGOUT")
+
+# Over quota: NO [OVERQUOTA], and nothing was stored.
+m = imaplib.IMAP4("127.0.0.1", PORT, timeout=30)
+m.login("small@example.test", PASSWORD)
+typ, data = m.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"y" * 3000 + b"\r\n")
+check(typ == "NO" and b"OVERQUOTA" in data[0], (typ, data))
+typ, data = m.status("INBOX", "(MESSAGES)")
+check(b"MESSAGES 0" in data[0], data)
+check(m.append("INBOX", None, None, b"Subject: small\r\n\r\nok\r\n")[0] == "OK", "a message that fits")
+m.logout()
+print("ok")
+"#
+        ),
+    );
+}
+
+#[test]
+fn store_copy_move_expunge_close_unselect_and_examine() {
+    let node = node_with(Backend::Sqlite, "");
+    run(
+        &node,
+        &format!(
+            "{PRELUDE}{}",
+            r#"
+m = connect()
+for i in range(1, 7):
+    m.append("INBOX", None, None, b"Subject: message %d\r\n\r\nbody %d\r\n" % (i, i))
+typ, data = m.select("INBOX")
+check(data == [b"6"], data)
+
+typ, data = m.store("1:2", "+FLAGS", "(\\Flagged $Later)")
+check(typ == "OK" and len(data) == 2 and b"$Later" in data[0], data)
+typ, data = m.store("2", "-FLAGS", "($Later)")
+check(data == [b"2 (FLAGS (\\Flagged))"], data)
+typ, data = m.store("2", "FLAGS.SILENT", "(\\Answered)")
+check(data == [None], f".SILENT: {data}")
+typ, data = m.fetch("2", "(FLAGS)")
+check(data == [b"2 (FLAGS (\\Answered))"], data)
+# The RFC 9051 section 7.5.1 wrong-number case: BAD, nothing changed.
+try:
+    m.store("7", "+FLAGS", "(\\Seen)")
+    check(False, "STORE 7 of 6")
+except imaplib.IMAP4.error as e:
+    check("Invalid message sequence number" in str(e), e)
+
+# UID MOVE: COPYUID in an untagged OK, then the expunges of the moved messages.
+typ, data = m._simple_command("UID", "MOVE", "2:3", "Archive")
+check(typ == "OK" and data == [b"MOVE completed"], (typ, data))
+copyuid = m.untagged_responses.pop("OK", [])
+check(any(re.match(rb"\[COPYUID \d+ 2:3 1:2\] Moved", r) for r in copyuid), copyuid)
+expunges = m.untagged_responses.pop("EXPUNGE", [])
+check(expunges == [b"3", b"2"], f"MOVE reports the expunges: {expunges} {m.untagged_responses}")
+typ, data = m._simple_command("UID", "COPY", "4", "Archive")
+check(typ == "OK" and re.match(rb"\[COPYUID \d+ 4 3\] COPY completed", data[0]), data)
+typ, data = m.copy("1", "Nowhere")
+check(typ == "NO" and b"TRYCREATE" in data[0], data)
+typ, data = m._simple_command("MOVE", "1", "INBOX")
+check(typ == "NO" and b"CANNOT" in data[0], data)
+typ, data = m.status("Archive", "(MESSAGES UIDNEXT)")
+check(b"MESSAGES 3" in data[0] and b"UIDNEXT 4" in data[0], data)
+
+# EXPUNGE reports each removed message, highest number first.
+m.store("1,3:4", "+FLAGS.SILENT", "(\\Deleted)")
+typ, data = m.expunge()
+check(data == [b"4", b"3", b"1"], f"EXPUNGE: {data}")
+typ, data = m.select("INBOX")
+check(data == [b"1"], data)
+m.append("INBOX", None, None, b"Subject: seven\r\n\r\nx\r\n")
+m.append("INBOX", None, None, b"Subject: eight\r\n\r\nx\r\n")
+m.noop()
+m.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+# UID EXPUNGE removes only the UIDs named.
+typ, data = m.uid("EXPUNGE", "7")
+check(typ == "OK" and m.untagged_responses.pop("EXPUNGE", None) == [b"2"], (typ, data))
+
+# UNSELECT keeps \Deleted messages; CLOSE expunges them without a word.
+typ, data = m.unselect()
+check(typ == "OK", data)
+typ, data = m.select("INBOX")
+check(data == [b"2"], data)
+typ, data = m.close()
+check(typ == "OK" and "EXPUNGE" not in m.untagged_responses, (data, m.untagged_responses))
+typ, data = m.status("INBOX", "(MESSAGES DELETED)")
+check(b"MESSAGES 0" in data[0], f"CLOSE expunged: {data}")
+
+# EXAMINE is read-only: STORE refused, FETCH BODY[] does not set \Seen, CLOSE expunges nothing.
+m.append("INBOX", "(\\Deleted)", None, b"Subject: keep\r\n\r\nx\r\n")
+typ, data = m.select("INBOX", readonly=True)
+check(typ == "OK", data)
+check(m.untagged_responses.get("READ-ONLY"), m.untagged_responses)
+typ, data = m.store("1", "+FLAGS", "(\\Seen)")
+check(typ == "NO" and b"READ-ONLY" in data[0], data)
+typ, data = m.fetch("1", "(BODY[])")
+check(b"\\Seen" not in data[0][0], data)
+typ, data = m.expunge()
+check(typ == "NO", f"EXPUNGE on EXAMINE: {data}")
+m.close()
+typ, data = m.status("INBOX", "(MESSAGES UNSEEN)")
+check(b"MESSAGES 1" in data[0] and b"UNSEEN 1" in data[0], data)
+
+# CHECK is a NOOP that may report changes.
+m.select("INBOX")
+check(m.check()[0] == "OK", "CHECK")
+m.logout()
+print("ok")
+"#
+        ),
+    );
+}

@@ -4,7 +4,7 @@
 //! ```text
 //! C: a7 UID MOVE 4:5 Archive
 //! S: * OK [COPYUID 1700000000 4:5 12:13] Moved
-//! S: * 2 EXPUNGE
+//! S: * 3 EXPUNGE
 //! S: * 2 EXPUNGE
 //! S: a7 OK MOVE completed
 //! ```

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! C: A202 EXPUNGE
-//! S: * 3 EXPUNGE
+//! S: * 4 EXPUNGE
 //! S: * 3 EXPUNGE
 //! S: A202 OK EXPUNGE completed
 //! ```
