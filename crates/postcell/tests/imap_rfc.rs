@@ -665,3 +665,237 @@ print("ok")
         ),
     );
 }
+
+const CONDSTORE_QRESYNC: &str = r#"
+a = Raw(PORT)
+a.login(USER, PASSWORD)
+for i in range(1, 6):
+    a.ok(b"APPEND INBOX {%d+}\r\nSubject: %d\r\n\r\nx\r\n" % (len(b"Subject: %d\r\n\r\nx\r\n" % i), i))
+untagged = a.ok("SELECT INBOX (CONDSTORE)")
+highest = int(re.search(rb"HIGHESTMODSEQ (\d+)", b"\n".join(untagged)).group(1))
+validity = int(re.search(rb"UIDVALIDITY (\d+)", b"\n".join(untagged)).group(1))
+
+# STORE with UNCHANGEDSINCE: done where the message is unchanged, [MODIFIED] where not.
+untagged = a.ok(f"STORE 1 (UNCHANGEDSINCE {highest}) +FLAGS (\\Seen)")
+seq, items = fetch_items(untagged[0])
+check(seq == 1 and items["FLAGS"] == [Atom(b"\\Seen")] and items["MODSEQ"][0] > highest, untagged)
+after_store = items["MODSEQ"][0]
+tagged, untagged = a.command(f"STORE 1,2 (UNCHANGEDSINCE {highest}) +FLAGS (\\Flagged)")
+check(b"OK [MODIFIED 1]" in tagged, tagged)
+check(len(untagged) == 1 and fetch_items(untagged[0])[0] == 2, f"only message 2 changed: {untagged}")
+tagged, untagged = a.command(f"UID STORE 1 (UNCHANGEDSINCE {highest}) -FLAGS.SILENT (\\Seen)")
+check(b"OK [MODIFIED 1]" in tagged and untagged == [], (tagged, untagged))
+# .SILENT with CONDSTORE still tells the new MODSEQ of what it changed.
+untagged = a.ok("STORE 3 +FLAGS.SILENT (\\Answered)")
+seq, items = fetch_items(untagged[0])
+check(seq == 3 and "FLAGS" not in items and "MODSEQ" in items and items["UID"] == 3, untagged)
+
+# FETCH (CHANGEDSINCE): only what changed after the MODSEQ, with its MODSEQ.
+untagged = a.ok(f"FETCH 1:* (FLAGS) (CHANGEDSINCE {after_store})")
+changed = sorted(fetch_items(r)[0] for r in untagged)
+check(changed == [2, 3], untagged)
+check(all("MODSEQ" in fetch_items(r)[1] for r in untagged), untagged)
+untagged = a.ok("STATUS INBOX (HIGHESTMODSEQ)")
+known = int(re.search(rb"HIGHESTMODSEQ (\d+)", untagged[0]).group(1))
+a.ok("LOGOUT")
+
+# Another session changes and expunges while the first is away.
+b = Raw(PORT)
+b.login(USER, PASSWORD)
+b.ok("SELECT INBOX")
+b.ok("STORE 3 +FLAGS.SILENT (\\Deleted)")
+b.ok("EXPUNGE")
+b.ok("UID STORE 4 +FLAGS.SILENT (\\Answered)")
+
+# QRESYNC: SELECT with what the client knew tells it what vanished and what changed.
+c = Raw(PORT)
+c.login(USER, PASSWORD)
+tagged, _ = c.command(f"SELECT INBOX (QRESYNC ({validity} {known} 1:5))")
+check(b"BAD" in tagged, f"QRESYNC before ENABLE: {tagged}")
+check(c.ok("ENABLE QRESYNC") == [b"* ENABLED QRESYNC"], "ENABLE QRESYNC")
+untagged = c.ok(f"SELECT INBOX (QRESYNC ({validity} {known} 1:5))")
+check(b"* VANISHED (EARLIER) 3" in untagged, f"VANISHED (EARLIER): {untagged}")
+fetched = [fetch_items(r) for r in untagged if b" FETCH " in r]
+check(len(fetched) == 1 and fetched[0][1]["UID"] == 4 and fetched[0][1]["FLAGS"] == [Atom(b"\\Answered")], fetched)
+check(b"* 4 EXISTS" in untagged and any(b"[HIGHESTMODSEQ" in r for r in untagged), untagged)
+# Known UIDs limit VANISHED to what the client knew.
+untagged = c.ok(f"SELECT INBOX (QRESYNC ({validity} {known} 4:5))")
+check(b"[CLOSED]" in untagged[0], f"the old mailbox is closed first: {untagged[0]}")
+check(not any(r.startswith(b"* VANISHED") for r in untagged), untagged)
+# Another UIDVALIDITY: the client's cache is worthless, nothing is resynchronised.
+untagged = c.ok(f"SELECT INBOX (QRESYNC ({validity + 1} {known}))")
+check(not any(r.startswith(b"* VANISHED") or b" FETCH " in r for r in untagged), untagged)
+
+# UID FETCH (CHANGEDSINCE ... VANISHED).
+untagged = c.ok(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {known} VANISHED)")
+check(untagged[0] == b"* VANISHED (EARLIER) 3", untagged)
+check([fetch_items(r)[1]["UID"] for r in untagged[1:]] == [4], untagged)
+
+# With QRESYNC on, an expunge by another session is VANISHED, never EXPUNGE.
+b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+b.ok("EXPUNGE")
+untagged = c.ok("NOOP")
+check(untagged == [b"* VANISHED 1"], f"NOOP: {untagged}")
+c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+untagged = c.ok("EXPUNGE")
+check(untagged == [b"* VANISHED 2"], f"own EXPUNGE: {untagged}")
+print("ok")
+"#;
+
+#[test]
+fn condstore_and_qresync_sqlite() {
+    let node = node_with(Backend::Sqlite, "");
+    run(&node, &format!("{PRELUDE}{CONDSTORE_QRESYNC}"));
+}
+
+#[test]
+fn condstore_and_qresync_postgres() {
+    let node = node_with(Backend::Postgres, "");
+    run(&node, &format!("{PRELUDE}{CONDSTORE_QRESYNC}"));
+}
+
+/// Two sessions on one mailbox, one in IDLE: a delivery over SMTP, a flag change and an
+/// expunge from the other session reach it in order, each within a second.
+const IDLE_TWO_SESSIONS: &str = r#"
+deliver(b"Subject: first\r\n\r\nalready here\r\n")
+watcher = Raw(PORT)
+watcher.login(USER, PASSWORD)
+watcher.ok("SELECT INBOX")
+other = connect()
+other.select("INBOX")
+
+watcher.send(b"i1 IDLE\r\n")
+check(watcher.line() == b"+ idling", "continuation")
+
+start = time.monotonic()
+deliver(b"Subject: second\r\n\r\nnew mail\r\n")
+seen, _ = watcher.wait_for(lambda r: r == b"* 2 EXISTS", 1.0)
+delivery_time = time.monotonic() - start
+
+start = time.monotonic()
+other.store("1", "+FLAGS", "(\\Flagged)")
+seen_flags, _ = watcher.wait_for(lambda r: b" FETCH " in r, 1.0)
+flag_time = time.monotonic() - start
+seq, items = fetch_items(seen_flags[-1])
+check(seq == 1 and items["FLAGS"] == [Atom(b"\\Flagged")] and items["UID"] == 1, seen_flags)
+
+start = time.monotonic()
+other.store("2", "+FLAGS.SILENT", "(\\Deleted)")
+other.expunge()
+seen_expunge, _ = watcher.wait_for(lambda r: r == b"* 2 EXPUNGE", 1.0)
+expunge_time = time.monotonic() - start
+
+order = seen + seen_flags + seen_expunge
+check(order.index(b"* 2 EXISTS") < order.index(seen_flags[-1]) < order.index(b"* 2 EXPUNGE"), order)
+watcher.send(b"DONE\r\n")
+check(watcher.line() == b"i1 OK IDLE terminated", "DONE")
+untagged = watcher.ok("FETCH 1:* (UID FLAGS)")
+check(len(untagged) == 1 and fetch_items(untagged[0])[1]["UID"] == 1, f"the map is right after IDLE: {untagged}")
+print(f"delivery {delivery_time:.3f}s, flag {flag_time:.3f}s, expunge {expunge_time:.3f}s")
+other.logout()
+print("ok")
+"#;
+
+#[test]
+fn idle_sees_delivery_flag_change_and_expunge_in_order_sqlite() {
+    let node = node_with(Backend::Sqlite, "");
+    let out = run(&node, &format!("{PRELUDE}{IDLE_TWO_SESSIONS}"));
+    eprintln!("{out}");
+}
+
+#[test]
+fn idle_sees_delivery_flag_change_and_expunge_in_order_postgres() {
+    let node = node_with(Backend::Postgres, "");
+    let out = run(&node, &format!("{PRELUDE}{IDLE_TWO_SESSIONS}"));
+    eprintln!("{out}");
+}
+
+/// A change that comes with no hint (here written straight into the database, as a
+/// lost hint would leave it) still reaches an idling client: the poll timer.
+#[test]
+fn idle_polls_when_no_hint_comes() {
+    let node = node_with(Backend::Sqlite, "[imap]\npoll_interval = \"1s\"\n");
+    run(
+        &node,
+        &format!(
+            "{PRELUDE}{}",
+            r#"
+deliver(b"Subject: first\r\n\r\nx\r\n")
+watcher = Raw(PORT)
+watcher.login(USER, PASSWORD)
+watcher.ok("SELECT INBOX")
+watcher.send(b"i1 IDLE\r\n")
+check(watcher.line() == b"+ idling", "continuation")
+import sqlite3
+db = sqlite3.connect(os.path.join(NODE, "data", "postcell.db"), timeout=30)
+(inbox,) = db.execute("SELECT m.id FROM mailboxes m JOIN accounts a ON a.id = m.account_id WHERE a.name = ? AND m.name = 'INBOX'", (USER,)).fetchone()
+db.execute("UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?", (inbox,))
+db.execute("UPDATE messages SET flags = flags | 4, modseq = (SELECT highest_modseq FROM mailboxes WHERE id = ?) WHERE mailbox_id = ? AND uid = 1", (inbox, inbox))
+db.commit()
+seen, took = watcher.wait_for(lambda r: b" FETCH " in r, 3.0)
+check(b"\\Flagged" in seen[-1], seen)
+watcher.send(b"DONE\r\n")
+check(watcher.line() == b"i1 OK IDLE terminated", "DONE")
+print("ok")
+"#
+        ),
+    );
+}
+
+/// IDLE ends with `* BYE` at the idle timeout, and at a server shutdown.
+#[test]
+fn idle_times_out_and_ends_at_shutdown() {
+    let mut node = node_with(Backend::Sqlite, "[imap]\nidle_timeout = \"2s\"\n");
+    let script = r#"
+raw = Raw(PORT)
+raw.login(USER, PASSWORD)
+raw.ok("SELECT INBOX")
+raw.send(b"i1 IDLE\r\n")
+check(raw.line() == b"+ idling", "continuation")
+start = time.monotonic()
+check(raw.line() == b"* BYE Autologout; idle for too long", "idle timeout")
+check(time.monotonic() - start >= 1.5, "too early")
+print("ok")
+"#;
+    run(&node, &format!("{PRELUDE}{script}"));
+    // Shutdown: the idling client hears BYE, then the server exits cleanly.
+    let helpers = std::fs::read_to_string(fixture("fixtures/imap_helpers.py")).expect("helpers");
+    let waiter = format!(
+        "{helpers}{PRELUDE}{}",
+        r#"
+raw = Raw(PORT)
+raw.login(USER, PASSWORD)
+raw.ok("SELECT INBOX")
+raw.send(b"i1 IDLE\r\n")
+check(raw.line() == b"+ idling", "continuation")
+print("idling", flush=True)
+check(raw.line() == b"* BYE [UNAVAILABLE] Server shutting down", "shutdown BYE")
+print("ok")
+"#
+    );
+    let args: Vec<String> = vec![
+        node.imap.port().to_string(),
+        node.smtp.port().to_string(),
+        PASSWORD.to_owned(),
+        node.imaps.port().to_string(),
+        node.cert_path().display().to_string(),
+        node.dir.path().display().to_string(),
+    ];
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&waiter)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("read");
+    assert_eq!(line, "idling\n");
+    let status = node.terminate();
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read");
+    assert!(child.wait().expect("wait").success(), "{rest}");
+    assert_eq!(rest, "ok\n");
+}
