@@ -899,3 +899,141 @@ print("ok")
     assert!(child.wait().expect("wait").success(), "{rest}");
     assert_eq!(rest, "ok\n");
 }
+
+#[test]
+fn list_extended_lsub_utf8_names_and_rename_inbox() {
+    let node = node_with(Backend::Sqlite, "");
+    run(
+        &node,
+        &format!(
+            "{PRELUDE}{}",
+            r#"
+m = connect()
+check(m.create("Work/2026/Q1")[0] == "OK", "CREATE with parents")
+check(m.create("&kAFP4W4IMH8-")[0] == "OK", "CREATE in modified UTF-7")
+m.unsubscribe("Work")
+m.unsubscribe("Work/2026")
+typ, data = m.create("INBOX")
+check(typ == "NO" and b"ALREADYEXISTS" in data[0], data)
+typ, data = m.create('"Bad*Name"')
+check(typ == "NO" and b"CANNOT" in data[0], data)
+typ, data = m._simple_command("CREATE", "Everything", "(USE (\\All))")
+check(typ == "NO" and b"USEATTR" in data[0], data)
+typ, data = m._simple_command("CREATE", "Receipts", "(USE (\\Archive))")
+check(typ == "OK", data)
+m.logout()
+
+raw = Raw(PORT)
+raw.login(USER, PASSWORD)
+def listing(command):
+    return [r for r in raw.ok(command) if r.startswith(b"* LIST") or r.startswith(b"* LSUB") or r.startswith(b"* STATUS")]
+
+lines = listing('LIST "" %')
+check(lines[0] == b'* LIST (\\HasNoChildren) "/" INBOX', f"INBOX first: {lines}")
+for expected in [b'* LIST (\\HasNoChildren \\Sent) "/" Sent', b'* LIST (\\HasChildren) "/" Work',
+                 b'* LIST (\\HasNoChildren) "/" &kAFP4W4IMH8-', b'* LIST (\\HasNoChildren \\Archive) "/" Receipts']:
+    check(expected in lines, f"{expected} not in {lines}")
+check(not any(b"Work/2026" in l for l in lines), "% stops at the delimiter")
+check(listing('LIST "" ""') == [b'* LIST (\\Noselect) "/" ""'], "the delimiter")
+check(listing('LIST "Work/" %') == [b'* LIST (\\HasChildren) "/" Work/2026'], "a reference")
+
+lines = listing('LIST (SUBSCRIBED) "" "*"')
+check(b'* LIST (\\Subscribed \\HasNoChildren) "/" Work/2026/Q1' in lines, lines)
+check(not any(l.endswith(b'"/" Work') or l.endswith(b'"/" Work/2026') for l in lines), lines)
+lines = listing('LIST (SUBSCRIBED RECURSIVEMATCH) "" %')
+check(b'* LIST (\\HasChildren) "/" Work ("CHILDINFO" ("SUBSCRIBED"))' in lines, lines)
+lines = listing('LIST (SPECIAL-USE) "" "*"')
+check(sorted(l.rsplit(b" ", 1)[1] for l in lines) == [b"Archive", b"Drafts", b"Junk", b"Receipts", b"Sent", b"Trash"], lines)
+lines = listing('LIST () "" ("INBOX" "Work/%") RETURN (SUBSCRIBED CHILDREN SPECIAL-USE)')
+check(lines == [b'* LIST (\\Subscribed \\HasNoChildren) "/" INBOX', b'* LIST (\\HasChildren) "/" Work/2026'], lines)
+lines = listing('LIST "" "Sent" RETURN (STATUS (MESSAGES UNSEEN SIZE))')
+check(lines == [b'* LIST (\\HasNoChildren \\Sent) "/" Sent', b"* STATUS Sent (MESSAGES 0 UNSEEN 0 SIZE 0)"], lines)
+
+lines = listing('LSUB "" "*"')
+check(b'* LSUB () "/" Work/2026/Q1' in lines and not any(l.endswith(b" Work") for l in lines), lines)
+lines = listing('LSUB "" "%"')
+check(b'* LSUB (\\Noselect) "/" Work' in lines, f"LSUB % shows the level above a subscription: {lines}")
+
+# A level that only its children make (the parent was deleted).
+raw.ok("DELETE Work")
+check(b'* LIST (\\Noselect \\HasChildren) "/" Work' in listing('LIST "" %'), "basic LIST")
+check(b'* LIST (\\NonExistent \\HasChildren) "/" Work' in listing('LIST () "" %'), "extended LIST")
+tagged, _ = raw.command("SELECT Work")
+check(b"NO [NONEXISTENT]" in tagged, tagged)
+
+# UTF-8 names once UTF8=ACCEPT is on; the same mailbox either way.
+raw.ok("ENABLE UTF8=ACCEPT")
+check('* LIST (\\HasNoChildren) "/" "送信済み"'.encode() in listing('LIST "" %'), "UTF-8 LIST")
+raw.ok('SELECT "送信済み"'.encode())
+raw.ok('CREATE "日本語/メモ"'.encode())
+raw.ok("LOGOUT")
+m = connect()
+typ, data = m.list('""', "*")
+check(b'(\\HasNoChildren) "/" &ZeVnLIqe-/&MOEw4g-' in data and b'(\\HasChildren) "/" &ZeVnLIqe-' in data, f"modified UTF-7 for others: {data}")
+m.logout()
+
+# RENAME INBOX moves its messages to the new mailbox and leaves INBOX empty.
+m = connect()
+for i in range(3):
+    m.append("INBOX", None, None, b"Subject: %d\r\n\r\nx\r\n" % i)
+check(m.rename("INBOX", "Old/Inbox")[0] == "OK", "RENAME INBOX")
+typ, data = m.status("INBOX", "(MESSAGES)")
+check(b"MESSAGES 0" in data[0], data)
+typ, data = m.status("Old/Inbox", "(MESSAGES)")
+check(b"MESSAGES 3" in data[0], data)
+check(m.rename("Old", "New")[0] == "OK", "RENAME with children")
+typ, data = m.status("New/Inbox", "(MESSAGES)")
+check(b"MESSAGES 3" in data[0], data)
+typ, data = m.rename("New", "New/Deeper")
+check(typ == "NO", f"rename into itself: {data}")
+typ, data = m.rename("Sent", "INBOX")
+check(typ == "NO" and b"ALREADYEXISTS" in data[0], data)
+typ, data = m.delete("INBOX")
+check(typ == "NO", data)
+m.logout()
+print("ok")
+"#
+        ),
+    );
+}
+
+#[test]
+fn quota_and_status() {
+    let node = node_with(Backend::Sqlite, "");
+    node.add_user("limited@example.test", Some("10M"));
+    run(
+        &node,
+        &format!(
+            "{PRELUDE}{}",
+            r#"
+m = imaplib.IMAP4("127.0.0.1", PORT, timeout=30)
+m.login("limited@example.test", PASSWORD)
+message = b"Subject: q\r\n\r\n" + b"z" * 3000 + b"\r\n"
+m.append("INBOX", "(\\Deleted)", None, message)
+m.append("INBOX", None, None, message)
+typ, data = m.getquotaroot("INBOX")
+check(typ == "OK" and data[0] == [b'INBOX ""'], data)
+check(data[1] == [b'"" (STORAGE 6 10240)'], data)
+typ, data = m.getquota('""')
+check(data == [b'"" (STORAGE 6 10240)'], data)
+typ, data = m.getquota("other")
+check(typ == "NO" and b"NONEXISTENT" in data[0], data)
+typ, data = m.setquota('""', "(STORAGE 1)")
+check(typ == "NO" and b"NOPERM" in data[0], data)
+typ, data = m.getquotaroot("Nowhere")
+check(typ == "NO" and b"NONEXISTENT" in data[0][0], data)
+typ, data = m.status("INBOX", "(MESSAGES UNSEEN DELETED SIZE UIDNEXT UIDVALIDITY HIGHESTMODSEQ RECENT)")
+check(typ == "OK", data)
+for item in [b"MESSAGES 2", b"UNSEEN 2", b"DELETED 1", b"SIZE %d" % (2 * len(message)), b"UIDNEXT 3", b"RECENT 0"]:
+    check(item in data[0], f"{item} not in {data}")
+m.logout()
+# No limit, no quota root.
+m = connect()
+typ, data = m.getquotaroot("INBOX")
+check(typ == "OK" and data[0] == [b"INBOX"] and data[1] == [None], data)
+m.logout()
+print("ok")
+"#
+        ),
+    );
+}
