@@ -1037,3 +1037,129 @@ print("ok")
         ),
     );
 }
+
+/// Bad input of every kind gets BAD or NO with a clear text, and the session goes on.
+#[test]
+fn bad_input_is_refused_clearly_and_the_session_goes_on() {
+    let node = node_with(Backend::Sqlite, "[imap]\nidle_timeout = \"3s\"\n");
+    run(
+        &node,
+        &format!(
+            "{PRELUDE}{}",
+            r#"
+raw = Raw(PORT)
+# Commands in the wrong state.
+for command, answer in [("SELECT INBOX", b"BAD Command not valid in this state"),
+                        ("FETCH 1 FLAGS", b"BAD Command not valid in this state"),
+                        ("IDLE", b"BAD Command not valid in this state"),
+                        ("FROBNICATE", b"BAD unknown command FROBNICATE")]:
+    tagged, _ = raw.command(command)
+    check(tagged.endswith(answer), f"{command}: {tagged}")
+raw.send(b"* NOOP\r\n")
+check(raw.line().startswith(b"* BAD"), "an invalid tag")
+# Before login a literal is at most 8 KiB, refused before it is sent (no "+").
+raw.send(b"l1 LOGIN {9000}\r\n")
+line = raw.line()
+check(line.startswith(b"l1 BAD [TOOBIG]"), line)
+raw.send(b"l2 LOGIN {99999999999999999999}\r\n")
+check(raw.line().startswith(b"l2 BAD [TOOBIG]"), "an absurd literal")
+# A line over the limit.
+raw.send(b"l3 NOOP " + b"x" * 70000 + b"\r\n")
+line = raw.line()
+check(b"BAD" in line and (b"too long" in line or b"longer than" in line), line)
+# Random bytes.
+import random
+rng = random.Random(7)
+for _ in range(200):
+    junk = bytes(rng.randrange(1, 256) for _ in range(rng.randrange(1, 300))).replace(b"\n", b" ").replace(b"{", b"(")
+    raw.send(junk + b"\r\n")
+    check(b"BAD" in raw.line(), "junk answered BAD")
+raw.ok("NOOP")
+
+raw.login(USER, PASSWORD)
+tagged, _ = raw.command("LOGIN a b")
+check(tagged.endswith(b"BAD Command not valid in this state"), tagged)
+tagged, _ = raw.command("STARTTLS")
+check(tagged.endswith(b"BAD Command not valid in this state"), tagged)
+raw.ok("APPEND INBOX {20+}\r\nSubject: x\r\n\r\nbody\r\n")
+raw.ok("SELECT INBOX")
+# Invalid sequence sets.
+for command in ["FETCH 0 FLAGS", "FETCH 1: FLAGS", "FETCH a FLAGS", "FETCH 1,,2 FLAGS"]:
+    tagged, _ = raw.command(command)
+    check(b" BAD " in tagged, f"{command}: {tagged}")
+tagged, _ = raw.command("FETCH 2 FLAGS")
+check(tagged.endswith(b"BAD Invalid message sequence number"), tagged)
+tagged, _ = raw.command("STORE 1:5 +FLAGS (\\Seen)")
+check(tagged.endswith(b"BAD Invalid message sequence number"), tagged)
+# Nesting over the limit, and a SEARCH with 10,000 terms.
+tagged, _ = raw.command("SEARCH " + "(" * 20 + "SEEN" + ")" * 20)
+check(b"BAD [LIMIT]" in tagged, tagged)
+tagged, _ = raw.command("SEARCH " + " ".join(["SEEN"] * 10000))
+check(b"BAD [LIMIT]" in tagged, tagged)
+# IDLE ended by something that is not DONE.
+raw.send(b"i1 IDLE\r\n")
+check(raw.line() == b"+ idling", "IDLE")
+raw.send(b"NOOP\r\n")
+check(raw.line() == b"i1 BAD Expected DONE to end IDLE", "not DONE")
+# An unterminated literal swallows what follows as its data, then the rest is judged.
+raw.send(b"u1 LOGIN {5}\r\n")
+check(raw.line().startswith(b"+ "), "continuation")
+raw.send(b"ab\r\nu2 NOOP\r\n")
+line = raw.line()
+check(line.startswith(b"u1 BAD"), f"the rest of the command: {line}")
+raw.ok("NOOP")
+items = fetch_items(raw.ok("FETCH 1 (UID)")[0])[1]
+check(items["UID"] == 1, "the mailbox is intact")
+# A client that stops in the middle of a literal is told BYE at the idle timeout.
+raw.send(b"u3 APPEND INBOX {100}\r\n")
+check(raw.line().startswith(b"+ "), "continuation")
+raw.send(b"only part of it")
+start = time.monotonic()
+check(raw.line() == b"* BYE Autologout; idle for too long", "BYE in a literal")
+check(time.monotonic() - start < 10, "the timeout came")
+
+# A client that vanishes mid-literal leaves the server serving others.
+gone = Raw(PORT)
+gone.send(b"g1 LOGIN {10}\r\n")
+gone.line()
+gone.send(b"abc")
+gone.close()
+other = connect()
+check(other.noop()[0] == "OK", "still serving")
+other.logout()
+print("ok")
+"#
+        ),
+    );
+}
+
+/// A store that fails makes a command NO [UNAVAILABLE]; nothing half-done is
+/// acknowledged, and the session goes on.
+#[test]
+fn store_failures_become_no_unavailable() {
+    let node = node_with(Backend::Sqlite, "");
+    run(
+        &node,
+        &format!(
+            "{PRELUDE}{}",
+            r#"
+message = b"Subject: doomed\r\n\r\nthis message cannot be stored\r\n"
+digest = hashlib.sha256(message).hexdigest()
+# The blob would go to blobs/ab/cd/<sha256>: a file where the folder should be makes
+# the write fail, as a full or broken disk would.
+blobs = os.path.join(NODE, "data", "blobs")
+os.makedirs(blobs, exist_ok=True)
+with open(os.path.join(blobs, digest[:2]), "w") as f:
+    f.write("in the way")
+m = connect()
+typ, data = m.append("INBOX", None, None, message)
+check(typ == "NO" and data == [b"[UNAVAILABLE] Store unavailable, try again later"], (typ, data))
+typ, data = m.status("INBOX", "(MESSAGES)")
+check(b"MESSAGES 0" in data[0], f"nothing was stored: {data}")
+check(m.append("INBOX", None, None, b"Subject: fine\r\n\r\nx\r\n")[0] == "OK", "other messages are stored")
+m.logout()
+print("ok")
+"#
+        ),
+    );
+}
