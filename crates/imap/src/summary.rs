@@ -60,7 +60,15 @@ fn languages(language: &[Bytes]) -> Vec<Vec<u8>> {
 }
 
 /// BODYSTRUCTURE, with its extension data (BODY is the same value written without).
-pub(crate) fn body_structure(body: &postcell_mime::BodyStructure) -> BodyStructure {
+///
+/// A `message/global` part (RFC 6532) carries its envelope and structure like a
+/// `message/rfc822` one only for an IMAP4rev2 client: RFC 9051's grammar has
+/// `"MESSAGE" "GLOBAL"` in `media-message`, RFC 3501's does not, and IMAP4rev1 parsers
+/// read those fields as garbage. Others get it as a basic part.
+pub(crate) fn body_structure(
+    body: &postcell_mime::BodyStructure,
+    imap4rev2: bool,
+) -> BodyStructure {
     let fields = |f: &postcell_mime::BodyFields| BodyFields {
         params: params(&body.params),
         id: bytes(&f.id),
@@ -86,6 +94,11 @@ pub(crate) fn body_structure(body: &postcell_mime::BodyStructure) -> BodyStructu
         Content::Text { fields, lines: n } => {
             single(fields, SinglePartKind::Text { lines: lines(*n) })
         }
+        Content::Message { fields, .. }
+            if !imap4rev2 && body.media_subtype.eq_ignore_ascii_case("global") =>
+        {
+            single(fields, SinglePartKind::Basic)
+        }
         Content::Message {
             fields,
             envelope: inner,
@@ -95,12 +108,15 @@ pub(crate) fn body_structure(body: &postcell_mime::BodyStructure) -> BodyStructu
             fields,
             SinglePartKind::Message {
                 envelope: Box::new(envelope(inner)),
-                body: Box::new(body_structure(inner_body)),
+                body: Box::new(body_structure(inner_body, imap4rev2)),
                 lines: lines(*n),
             },
         ),
         Content::Multipart { parts } => BodyStructure::Multipart {
-            parts: parts.iter().map(body_structure).collect(),
+            parts: parts
+                .iter()
+                .map(|part| body_structure(part, imap4rev2))
+                .collect(),
             subtype: body.media_subtype.clone(),
             extension: Some(MultipartExtension {
                 params: params(&body.params),
@@ -133,8 +149,8 @@ mod tests {
         let summary = postcell_mime::summarize(raw);
         let text = fetch(vec![
             FetchItem::Envelope(Box::new(envelope(&summary.envelope))),
-            FetchItem::BodyStructure(Box::new(body_structure(&summary.body))),
-            FetchItem::Body(Box::new(body_structure(&summary.body))),
+            FetchItem::BodyStructure(Box::new(body_structure(&summary.body, false))),
+            FetchItem::Body(Box::new(body_structure(&summary.body, false))),
         ]);
         assert!(
             text.contains(
@@ -154,5 +170,25 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn message_global_is_a_message_for_imap4rev2_clients_only() {
+        let raw = b"Content-Type: multipart/mixed; boundary=g\r\n\r\n--g\r\n\
+            Content-Type: message/global\r\n\r\nSubject: inner\r\n\r\nbody\r\n--g--\r\n";
+        let summary = postcell_mime::summarize(raw);
+        let rev1 = fetch(vec![FetchItem::Body(Box::new(body_structure(
+            &summary.body,
+            false,
+        )))]);
+        let rev2 = fetch(vec![FetchItem::Body(Box::new(body_structure(
+            &summary.body,
+            true,
+        )))]);
+        assert!(
+            rev1.contains("(\"message\" \"global\" NIL NIL NIL \"7bit\" 22)"),
+            "{rev1}"
+        );
+        assert!(rev2.contains("\"inner\""), "{rev2}");
     }
 }

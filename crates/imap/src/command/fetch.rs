@@ -31,7 +31,7 @@ use postcell_store::{FlagChange, FlagOperation, MessageMeta, Store, UidRanges, f
 
 use crate::reply::{self, unavailable};
 use crate::selected::SelectedMailbox;
-use crate::session::Session;
+use crate::session::{Enabled, Session};
 use crate::state::Login;
 use crate::summary::{body_structure, envelope};
 
@@ -314,7 +314,7 @@ async fn fetch_batch(
             body.as_deref(),
             summary.as_ref(),
             seen_changed,
-            session.enabled.condstore,
+            session.enabled,
         ) else {
             outcome.unknown_cte = true;
             continue;
@@ -396,8 +396,9 @@ fn items(
     body: Option<&[u8]>,
     summary: Option<&Summary>,
     seen_changed: bool,
-    condstore: bool,
+    enabled: Enabled,
 ) -> Option<Vec<FetchItem>> {
+    let (condstore, imap4rev2) = (enabled.condstore, enabled.imap4rev2);
     let raw = body.unwrap_or_default();
     let section = |spec: &SectionSpec| -> Option<Cow<'_, [u8]>> {
         summary.and_then(|summary| postcell_mime::section(raw, summary, spec))
@@ -431,9 +432,11 @@ fn items(
                 FetchItem::Rfc822Size(meta.map_or(0, |m| m.size.max(0) as u64))
             }
             FetchAttribute::Envelope => FetchItem::Envelope(Box::new(envelope(&summary?.envelope))),
-            FetchAttribute::Body => FetchItem::Body(Box::new(body_structure(&summary?.body))),
+            FetchAttribute::Body => {
+                FetchItem::Body(Box::new(body_structure(&summary?.body, imap4rev2)))
+            }
             FetchAttribute::BodyStructure => {
-                FetchItem::BodyStructure(Box::new(body_structure(&summary?.body)))
+                FetchItem::BodyStructure(Box::new(body_structure(&summary?.body, imap4rev2)))
             }
             FetchAttribute::Rfc822 => FetchItem::Rfc822(Some(raw.to_vec())),
             FetchAttribute::Rfc822Header => FetchItem::Rfc822Header(
