@@ -100,8 +100,14 @@ impl SelectedMailbox {
     ) -> SelectedMailbox {
         let messages = snapshot
             .messages
-            .iter()
-            .map(|m: &MessageFlags| Message::from_row(m.uid, m.modseq, m.flags, &m.keywords))
+            .into_iter()
+            .map(|m: MessageFlags| Message {
+                uid: uid_u32(m.uid),
+                modseq: m.modseq.max(0) as u64,
+                flags: m.flags,
+                keywords: m.keywords.into_boxed_str(),
+                expunged: false,
+            })
             .collect();
         SelectedMailbox {
             mailbox_id,

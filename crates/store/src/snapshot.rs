@@ -2,7 +2,7 @@
 //! a compact form, then only what changed (`Store::changes_since`), plus the counts that
 //! STATUS reports.
 
-use sqlx::Row;
+use futures::TryStreamExt;
 
 use crate::{Result, Store, StoreError};
 
@@ -54,22 +54,25 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
-            let rows = sqlx::query(
-                "SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = $1 ORDER BY uid",
+            // Streamed into the compact form: no row is held beyond its own decoding,
+            // and an empty keyword list (nearly all of them) allocates nothing.
+            let mut messages = Vec::new();
+            let mut rows = sqlx::query_as::<_, (i64, i64, i64, Option<String>)>(
+                "SELECT uid, modseq, flags, CASE WHEN keywords = '' THEN NULL ELSE keywords END
+                 FROM messages WHERE mailbox_id = $1 ORDER BY uid",
             )
             .bind(mailbox_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            let mut messages = Vec::with_capacity(rows.len());
-            for row in &rows {
+            .fetch(&mut *tx);
+            while let Some((uid, modseq, flags, keywords)) = rows.try_next().await? {
                 messages.push(MessageFlags {
-                    uid: row.try_get("uid")?,
-                    modseq: row.try_get("modseq")?,
-                    flags: row.try_get("flags")?,
-                    keywords: row.try_get("keywords")?,
+                    uid,
+                    modseq,
+                    flags,
+                    keywords: keywords.unwrap_or_default(),
                 });
             }
+            drop(rows);
+            tx.commit().await?;
             Ok(MailboxSnapshot {
                 uid_validity,
                 uid_next,
