@@ -2,7 +2,8 @@
 //!
 //! The tables live in `postcell-store`; this crate holds the rules: RFC 5321 address
 //! syntax and normalisation, alias expansion and sub-addressing, argon2id password
-//! hashes, and the SASL mechanisms the protocols share.
+//! hashes with the SCRAM-SHA-256 secrets kept next to them, and the SASL mechanisms the
+//! protocols share (PLAIN, LOGIN, SCRAM-SHA-256).
 
 mod address;
 mod auth;
@@ -10,12 +11,17 @@ mod limiter;
 mod password;
 mod resolve;
 pub mod sasl;
+mod scram;
 
 pub use address::{Address, AddressError, normalise_domain};
 pub use auth::AuthOutcome;
 pub use limiter::{LoginGate, LoginLimiter, LoginLimits};
-pub use password::{PasswordError, hash_password, verify_password};
+pub use password::{PasswordError, hash_password, password_secrets, verify_password};
 pub use resolve::{Resolution, Target};
+pub use scram::{
+    CHANNEL_BINDING, SCRAM_ITERATIONS, ScramExchange, ScramOutcome, ScramStartError,
+    scram_credentials,
+};
 
 use postcell_store::Store;
 

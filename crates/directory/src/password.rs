@@ -36,6 +36,17 @@ pub async fn hash_password(password: &str) -> Result<String, PasswordError> {
     .map_err(|_| PasswordError::Interrupted)?
 }
 
+/// What is kept of a new password: its argon2id hash and its SCRAM-SHA-256 secrets (see
+/// [`scram_credentials`](crate::scram_credentials)), to be stored together with
+/// `Store::set_password_secrets`.
+pub async fn password_secrets(
+    password: &str,
+) -> Result<(String, Option<postcell_store::ScramCredentials>), PasswordError> {
+    let hash = hash_password(password).await?;
+    let scram = crate::scram_credentials(password).await?;
+    Ok((hash, scram))
+}
+
 /// True when `password` matches `hash`. A malformed stored hash never matches.
 pub async fn verify_password(password: &str, hash: &str) -> bool {
     if password.len() > MAX_PASSWORD {

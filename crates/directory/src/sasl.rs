@@ -44,7 +44,12 @@ pub fn encode_challenge(data: &[u8]) -> String {
 /// PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`. An authorization identity other
 /// than the user itself is refused: nobody here may act as someone else.
 pub fn decode_plain(response: &str) -> Result<Credentials, SaslError> {
-    let bytes = decode_response(response)?;
+    parse_plain(&decode_response(response)?)
+}
+
+/// PLAIN from the decoded octets (IMAP's parser decodes a SASL-IR initial response
+/// itself).
+pub fn parse_plain(bytes: &[u8]) -> Result<Credentials, SaslError> {
     let mut parts = bytes.split(|&b| b == 0);
     let (Some(authzid), Some(authcid), Some(password), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())

@@ -275,6 +275,22 @@ impl CommandReader {
         self.buffer.extend_from_slice(bytes);
     }
 
+    /// Octets of literal data the reader expects before it looks for a line again: the
+    /// rest of a literal being read, or of a refused non-synchronizing literal being
+    /// skipped. A session reads this many octets as they come (they need not be lines)
+    /// before it reads the next line.
+    pub fn literal_remaining(&self) -> u64 {
+        match self.state {
+            State::Command(frame) if frame.line_start > self.buffer.len() => {
+                (frame.line_start - self.buffer.len()) as u64
+            }
+            State::SkipLiteral { remaining } => {
+                remaining.saturating_sub((self.buffer.len() - self.start) as u64)
+            }
+            _ => 0,
+        }
+    }
+
     /// Octets received and not yet consumed (after STARTTLS these must be discarded).
     pub fn buffered(&self) -> usize {
         self.buffer.len() - self.start
@@ -808,6 +824,33 @@ mod tests {
                 "Some(\"A3\") Syntax"
             ]
         );
+    }
+
+    #[test]
+    fn literal_remaining_counts_what_is_still_to_come() {
+        let mut reader = CommandReader::default();
+        reader.feed(b"A1 LOGIN {4+}\r\nfr");
+        assert_eq!(reader.read_command(), Ok(Progress::NeedMore));
+        assert_eq!(reader.literal_remaining(), 2);
+        reader.feed(b"ed");
+        assert_eq!(reader.read_command(), Ok(Progress::NeedMore));
+        assert_eq!(reader.literal_remaining(), 0);
+
+        // A refused non-synchronizing literal is skipped, however large.
+        let mut reader = CommandReader::new(Limits {
+            max_literal: 10,
+            ..Limits::default()
+        });
+        reader.feed(b"A1 APPEND INBOX {100+}\r\n");
+        assert!(reader.read_command().is_err());
+        assert_eq!(reader.literal_remaining(), 100);
+        reader.feed(&[b'x'; 60]);
+        assert_eq!(reader.read_command(), Ok(Progress::NeedMore));
+        assert_eq!(reader.literal_remaining(), 40);
+        reader.feed(&[b'x'; 40]);
+        reader.feed(b"\r\nA2 NOOP\r\n");
+        assert_eq!(kinds(&commands(&mut reader)), ["A2 NOOP"]);
+        assert_eq!(reader.literal_remaining(), 0);
     }
 
     #[test]

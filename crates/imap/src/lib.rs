@@ -1,24 +1,40 @@
-//! Postcell's IMAP server: a first vertical slice of RFC 9051 / RFC 3501.
+//! Postcell's IMAP server: IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) with the
+//! extensions clients rely on (see `docs/protocols.md` for the list and every reply).
 //!
-//! Parsing and response encoding belong to `postcell-imap-proto`; this crate runs the
-//! Not-Authenticated / Authenticated / Selected / Logout states over one
-//! [`Connection`] (`session`) and keeps the per-session view of the selected mailbox
-//! (`selected`). SEARCH, SORT and THREAD (`command::search`, `command::sort`,
-//! `command::thread`) evaluate their keys over that view and the store's search index,
-//! and sort and thread from the cached summaries: they never read message blobs.
+//! Parsing and response encoding belong to `postcell-imap-proto`. This crate has three
+//! layers, kept apart:
+//!
+//! - I/O: [`session`] owns the [`Connection`] and the command reader: it frames
+//!   commands, literals, SASL responses and IDLE's `DONE`, and writes responses.
+//! - State: [`state`] is the Not-Authenticated / Authenticated / Selected / Logout enum
+//!   of RFC 9051 section 3, and runs each command in the state that allows it ("SELECT
+//!   before LOGIN" is answered by the type, not by a flag); [`selected`] is the
+//!   session's own sequence map of the selected mailbox, kept up to date from the
+//!   store's changes.
+//! - Commands: one module per group in `command/`, each running its commands against
+//!   the store and writing the responses. SEARCH, SORT and THREAD (`command::search`,
+//!   `command::sort`, `command::thread`) evaluate their keys over the sequence map and
+//!   the store's search index, and sort and thread from the cached summaries: they
+//!   never read message blobs.
 //!
 //! ```text
-//! S: * OK [CAPABILITY IMAP4rev1 ...] mail.example.org IMAP server ready
-//! C: a1 LOGIN alice@example.org secret
+//! S: * OK [CAPABILITY IMAP4rev2 IMAP4rev1 ...] mail.example.org IMAP server ready
+//! C: a1 AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldA==
 //! S: a1 OK [CAPABILITY ...] Logged in
-//! C: a2 SELECT INBOX
-//! C: a3 FETCH 1:* (FLAGS UID RFC822.SIZE)
-//! C: a4 LOGOUT
+//! C: a2 ENABLE QRESYNC
+//! C: a3 SELECT INBOX (QRESYNC (1700000000 42))
+//! C: a4 IDLE
+//! S: + idling
+//! S: * 4 EXISTS
+//! C: DONE
 //! ```
 
 mod command;
+mod reply;
 mod selected;
 mod session;
+mod state;
+mod summary;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,11 +51,18 @@ pub const BUSY_REPLY: &[u8] = b"* BYE [UNAVAILABLE] Too many connections, try ag
 pub struct ImapConfig {
     /// The name in the greeting and the farewell.
     pub hostname: String,
-    /// How long a client may stay silent; RFC 9051 section 5.4 asks for at least 30 minutes.
+    /// How long a client may stay silent (IDLE included); RFC 9051 section 5.4 asks for
+    /// at least 30 minutes.
     pub idle_timeout: Duration,
-    /// Allow LOGIN and AUTHENTICATE PLAIN on connections that are neither TLS nor from
-    /// a loopback address (off by default, RFC 9051 section 11.1).
+    /// Allow LOGIN and AUTHENTICATE PLAIN/LOGIN on connections that are neither TLS nor
+    /// from a loopback address (off by default, RFC 9051 section 11.1).
     pub allow_plaintext_auth: bool,
+    /// The largest message APPEND accepts (advertised as APPENDLIMIT, RFC 7889); a larger
+    /// literal is refused before the client sends it.
+    pub max_message_size: u64,
+    /// How often a session in IDLE reads the store's changes even when no change-feed
+    /// hint came: the backstop for a lost hint.
+    pub poll_interval: Duration,
 }
 
 impl Default for ImapConfig {
@@ -48,6 +71,8 @@ impl Default for ImapConfig {
             hostname: "localhost".to_owned(),
             idle_timeout: Duration::from_secs(30 * 60),
             allow_plaintext_auth: false,
+            max_message_size: 64 * 1024 * 1024,
+            poll_interval: Duration::from_secs(5),
         }
     }
 }
@@ -80,6 +105,7 @@ impl ImapServer {
 
     /// Runs one IMAP session to its end.
     pub async fn handle(self: Arc<Self>, connection: Connection) {
+        // The listener's span already names the session and the peer.
         let span = tracing::info_span!("imap", user = tracing::field::Empty);
         session::run(self, connection).instrument(span).await
     }

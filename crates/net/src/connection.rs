@@ -106,6 +106,9 @@ impl Connection {
 
     /// Reads a command line. While waiting for its first byte, a shutdown request
     /// interrupts the wait with [`LineError::Shutdown`].
+    ///
+    /// Cancel-safe between reads: dropping the future (in a `select!`) loses no input,
+    /// so a session can wait for a line and for something else at once.
     pub async fn read_line(&mut self, limit: usize) -> Result<Line, LineError> {
         self.read_line_inner(limit, true).await
     }
@@ -184,9 +187,11 @@ impl Connection {
     async fn fill(&mut self, interruptible: bool) -> Result<(), LineError> {
         self.flush().await?;
         let stream = self.stream.as_mut().ok_or(LineError::Closed)?;
-        let start = self.input.len();
-        self.input.resize(start + READ_CHUNK, 0);
-        let read = stream.read(&mut self.input[start..]);
+        // `read_buf` fills spare capacity and only then grows the length, so a read
+        // cancelled by the caller (IMAP IDLE waits on the socket and on the change feed
+        // at once) leaves the buffer as it was.
+        self.input.reserve(READ_CHUNK);
+        let read = stream.read_buf(&mut self.input);
         let outcome = if interruptible {
             tokio::select! {
                 r = tokio::time::timeout(self.idle_timeout, read) => Some(r),
@@ -196,21 +201,11 @@ impl Connection {
             Some(tokio::time::timeout(self.idle_timeout, read).await)
         };
         let n = match outcome {
-            None => {
-                self.input.truncate(start);
-                return Err(LineError::Shutdown);
-            }
-            Some(Err(_)) => {
-                self.input.truncate(start);
-                return Err(LineError::Timeout);
-            }
-            Some(Ok(Err(e))) => {
-                self.input.truncate(start);
-                return Err(LineError::Io(e));
-            }
+            None => return Err(LineError::Shutdown),
+            Some(Err(_)) => return Err(LineError::Timeout),
+            Some(Ok(Err(e))) => return Err(LineError::Io(e)),
             Some(Ok(Ok(n))) => n,
         };
-        self.input.truncate(start + n);
         if n == 0 {
             return Err(LineError::Closed);
         }
@@ -325,6 +320,16 @@ mod tests {
         client.write_all(&long).await.unwrap();
         assert!(matches!(conn.read_line(512).await, Err(LineError::TooLong)));
         assert_eq!(conn.read_line(512).await.unwrap().text, b"NEXT");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_read_loses_nothing() {
+        let (mut conn, mut client) = pair().await;
+        client.write_all(b"DO").await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(100), conn.read_line(100)).await;
+        assert!(waited.is_err(), "no line yet");
+        client.write_all(b"NE\r\n").await.unwrap();
+        assert_eq!(conn.read_line(100).await.unwrap().text, b"DONE");
     }
 
     #[tokio::test]

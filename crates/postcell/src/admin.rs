@@ -5,7 +5,7 @@
 use std::io::BufRead;
 
 use anyhow::{Context, Result, bail};
-use postcell_directory::{Address, hash_password};
+use postcell_directory::{Address, password_secrets};
 use postcell_store::{Account, DeliveryStatus, LogQuery, NewAccount, Store};
 
 use crate::cli::{
@@ -119,14 +119,19 @@ pub async fn create_user(
     if address.is_address_literal() {
         bail!("an account needs a domain name, not an address literal");
     }
-    let hash = hash_password(password).await?;
+    let (hash, scram) = password_secrets(password).await?;
     let account = store
         .create_account(&NewAccount {
             name: address.key(),
-            password_hash: hash,
+            password_hash: hash.clone(),
             quota_bytes,
             is_admin,
         })
+        .await?;
+    // Until this second write the account has no SCRAM secrets: it can log in with
+    // every mechanism but SCRAM, never with a stale password.
+    store
+        .set_password_secrets(account.id, &hash, scram.as_ref())
         .await?;
     Ok(account)
 }
@@ -212,8 +217,9 @@ async fn user(store: &Store, command: UserCommand) -> Result<()> {
         } => {
             let a = account(store, &address).await?;
             let (password, generated) = password(password_stdin)?;
+            let (hash, scram) = password_secrets(&password).await?;
             store
-                .set_password_hash(a.id, &hash_password(&password).await?)
+                .set_password_secrets(a.id, &hash, scram.as_ref())
                 .await?;
             println!("password changed for {}", a.name);
             if generated {

@@ -329,6 +329,10 @@ pub struct ImapSection {
     /// RFC 9051 section 5.4: an autologout timer of at least 30 minutes.
     pub idle_timeout: Interval,
     pub max_connections: usize,
+    /// The largest message APPEND accepts (APPENDLIMIT).
+    pub max_message_size: Size,
+    /// How often IDLE reads the mailbox's changes when no change-feed hint came.
+    pub poll_interval: Interval,
 }
 
 impl Default for ImapSection {
@@ -336,6 +340,8 @@ impl Default for ImapSection {
         ImapSection {
             idle_timeout: Interval(Duration::from_secs(30 * 60)),
             max_connections: 1000,
+            max_message_size: Size(64 * 1024 * 1024),
+            poll_interval: Interval(Duration::from_secs(5)),
         }
     }
 }
@@ -744,6 +750,12 @@ impl Config {
             if value < min {
                 return Err(format!("key {key}: must be at least {min}"));
             }
+        }
+        if self.imap.max_message_size.0 < 1024 {
+            return Err("key imap.max_message_size: must be at least 1K".into());
+        }
+        if self.imap.poll_interval.0 < Duration::from_secs(1) {
+            return Err("key imap.poll_interval: must be at least 1s".into());
         }
         if self.pop3.lease_ttl.0 < Duration::from_secs(3) {
             return Err("key pop3.lease_ttl: must be at least 3s".into());

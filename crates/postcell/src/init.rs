@@ -14,6 +14,8 @@ const LISTEN: &[(&str, &str)] = &[
     ("smtp", "127.0.0.1:2525"),
     ("pop3", "127.0.0.1:2110"),
     ("pop3s", "127.0.0.1:2995"),
+    ("imap", "127.0.0.1:2143"),
+    ("imaps", "127.0.0.1:2993"),
     ("submission", "127.0.0.1:2587"),
     ("submissions", "127.0.0.1:2465"),
     ("http", "127.0.0.1:8080"),
@@ -88,7 +90,8 @@ blob_dir = "data/blobs"
 [listen]
 # A listener left out is off. For a public node use the standard ports, e.g.
 # smtp = "0.0.0.0:25", pop3 = "0.0.0.0:110", pop3s = "0.0.0.0:995",
-# submission = "0.0.0.0:587", submissions = "0.0.0.0:465".
+# submission = "0.0.0.0:587", submissions = "0.0.0.0:465",
+# imap = "0.0.0.0:143", imaps = "0.0.0.0:993".
 {listen}
 [tls]
 cert = "tls/cert.pem"

@@ -272,5 +272,7 @@ fn imap_config(config: &Config) -> ImapConfig {
         hostname: config.hostname(),
         idle_timeout: config.imap.idle_timeout.0,
         allow_plaintext_auth: config.auth.allow_plaintext,
+        max_message_size: config.imap.max_message_size.0,
+        poll_interval: config.imap.poll_interval.0,
     }
 }

@@ -234,6 +234,24 @@ found = search(*words)
 check(found == [1, 2, 3, 4, 5], f"1,000 keys: {found}")
 check(time.monotonic() - started < 60, "1,000 keys took more than a minute")
 m.logout()
+
+# RFC 9051 section 6.4.4: an IMAP4rev2 client gets ESEARCH for a plain SEARCH.
+r = imaplib.IMAP4("127.0.0.1", imap_port, timeout=30)
+r.login("alice@example.test", password)
+typ, data = r._simple_command("ENABLE", "IMAP4rev2")
+check(typ == "OK", f"ENABLE IMAP4rev2: {typ} {data}")
+r.select("INBOX")
+r.untagged_responses.pop("ESEARCH", None)
+typ, data = r._simple_command("SEARCH", "SUBJECT", "lunch")
+check(typ == "OK", f"rev2 SEARCH: {typ} {data}")
+lines = r.untagged_responses.pop("ESEARCH", [])
+check(len(lines) == 1 and lines[0].endswith(b" ALL 1:2,5"), f"rev2 SEARCH answered {lines}")
+check("SEARCH" not in r.untagged_responses, f"rev2 SEARCH also sent * SEARCH: {r.untagged_responses}")
+typ, data = r._simple_command("SEARCH", "FROM", "nobody")
+lines = r.untagged_responses.pop("ESEARCH", [])
+check(len(lines) == 1 and lines[0].startswith(b"(TAG ") and lines[0].endswith(b")"),
+      f"rev2 SEARCH of nothing: {lines}")
+r.logout()
 print("ok")
 "#;
 

@@ -40,6 +40,25 @@ impl Account {
     }
 }
 
+/// The SCRAM-SHA-256 secrets of an account (RFC 5802 section 3): what a server keeps
+/// instead of the password. `postcell-directory` computes them when a password is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramCredentials {
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ScramCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are as good as the password to anyone who can run SCRAM with them.
+        f.debug_struct("ScramCredentials")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     /// The canonical address, normalised; its domain must exist.
@@ -275,13 +294,68 @@ impl Store {
         Ok(accounts)
     }
 
+    /// Sets the argon2id hash alone and clears the SCRAM secrets, which belong to the
+    /// old password; [`set_password_secrets`](Self::set_password_secrets) sets both.
     pub async fn set_password_hash(&self, account_id: i64, hash: &str) -> Result<()> {
-        self.update_account(
-            account_id,
-            "UPDATE accounts SET password_hash = $2 WHERE id = $1",
-            hash,
-        )
-        .await
+        self.set_password_secrets(account_id, hash, None).await
+    }
+
+    /// Sets an account's password: its argon2id hash and its SCRAM secrets (or none, and
+    /// then the account cannot use SCRAM), in one statement, so that an old password
+    /// never stays valid for one mechanism when it changed for the other.
+    pub async fn set_password_secrets(
+        &self,
+        account_id: i64,
+        password_hash: &str,
+        scram: Option<&ScramCredentials>,
+    ) -> Result<()> {
+        let done = dispatch!(&self.pool, write, |p| {
+            sqlx::query(
+                "UPDATE accounts SET password_hash = $2, scram_salt = $3, scram_iterations = $4,
+                   scram_stored_key = $5, scram_server_key = $6 WHERE id = $1",
+            )
+            .bind(account_id)
+            .bind(password_hash)
+            .bind(scram.map(|s| s.salt.as_slice()))
+            .bind(scram.map(|s| i64::from(s.iterations)))
+            .bind(scram.map(|s| s.stored_key.as_slice()))
+            .bind(scram.map(|s| s.server_key.as_slice()))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        found(done, account_id)
+    }
+
+    /// The SCRAM secrets of an account, if its password was set with them.
+    pub async fn scram_credentials(&self, account_id: i64) -> Result<Option<ScramCredentials>> {
+        let row = dispatch!(&self.pool, read, |p| {
+            sqlx::query(
+                "SELECT scram_salt, CAST(scram_iterations AS BIGINT) AS scram_iterations,
+                        scram_stored_key, scram_server_key FROM accounts WHERE id = $1",
+            )
+            .bind(account_id)
+            .fetch_optional(p)
+            .await?
+            .map(|row| -> Result<_, sqlx::Error> {
+                Ok((
+                    row.try_get::<Option<Vec<u8>>, _>("scram_salt")?,
+                    row.try_get::<Option<i64>, _>("scram_iterations")?,
+                    row.try_get::<Option<Vec<u8>>, _>("scram_stored_key")?,
+                    row.try_get::<Option<Vec<u8>>, _>("scram_server_key")?,
+                ))
+            })
+            .transpose()?
+        });
+        let Some((Some(salt), Some(iterations), Some(stored_key), Some(server_key))) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ScramCredentials {
+            salt,
+            iterations: u32::try_from(iterations).unwrap_or(0),
+            stored_key,
+            server_key,
+        }))
     }
 
     pub async fn set_quota(&self, account_id: i64, quota_bytes: i64) -> Result<()> {
@@ -301,18 +375,6 @@ impl Store {
             sqlx::query("UPDATE accounts SET enabled = $2 WHERE id = $1")
                 .bind(account_id)
                 .bind(enabled)
-                .execute(p)
-                .await?
-                .rows_affected()
-        });
-        found(done, account_id)
-    }
-
-    async fn update_account(&self, account_id: i64, sql: &'static str, value: &str) -> Result<()> {
-        let done = dispatch!(&self.pool, write, |p| {
-            sqlx::query(sql)
-                .bind(account_id)
-                .bind(value)
                 .execute(p)
                 .await?
                 .rows_affected()

@@ -48,10 +48,11 @@ mod metric;
 mod node;
 mod queue;
 mod settings;
+mod snapshot;
 
 pub use blob::{BlobId, BlobStorage};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
-pub use directory::{Account, AddressEntry, DomainRow, NewAccount};
+pub use directory::{Account, AddressEntry, DomainRow, NewAccount, ScramCredentials};
 pub use dkim::DkimKey;
 pub use error::{Result, StoreError};
 pub use expiry::{ExpiryReport, Retention};
@@ -59,7 +60,7 @@ pub use feed::{Change, ChangeFeed};
 pub use gc::GcReport;
 pub use job::{JobRun, now_ms};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
-pub use mailbox::{DEFAULT_MAILBOXES, Mailbox, SpecialUse};
+pub use mailbox::{DEFAULT_MAILBOXES, HIERARCHY_DELIMITER, Mailbox, SpecialUse};
 pub use maildrop::MaildropMessage;
 pub use message::{
     AppendOutcome, CopyOutcome, FlagChange, FlagOperation, FlagOutcome, MailboxChanges,
@@ -70,6 +71,7 @@ pub use pool::{Backend, Durability};
 pub use queue::{Attempt, AttemptOutcome, OutboundEntry};
 pub use search::{INDEX_VERSION, SearchDocument, SentDay, TextField, fold};
 pub use settings::AccountSettings;
+pub use snapshot::{MailboxCounts, MailboxSnapshot, MessageFlags};
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -98,6 +98,8 @@ on_both_backends!(
     queue_claims_exclude_other_nodes_until_the_lease_expires,
     queue_outcomes_are_logged_and_deferred_entries_wait,
     settings_forwards_and_dkim_keys_round_trip,
+    snapshot_counts_and_tombstones_for_imap_sessions,
+    scram_credentials_round_trip,
 );
 
 async fn account(store: &Store, name: &str, quota: i64) -> i64 {
@@ -1247,4 +1249,89 @@ async fn settings_forwards_and_dkim_keys_round_trip(f: Fixture) {
         queued[0].sender,
         "SRS0=abcd=AA=example.net=sender@example.org"
     );
+}
+
+async fn snapshot_counts_and_tombstones_for_imap_sessions(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "snap@example.org", 0).await;
+    let inbox = store.mailbox_by_name(a, "INBOX").await.unwrap().unwrap();
+    let blob = store.put_blob(b"hello\r\n".to_vec()).await.unwrap();
+    for flags in [SEEN, 0, DELETED] {
+        store
+            .append(a, inbox.id, &message(&blob, 7, flags, &["$x".into()], 100))
+            .await
+            .unwrap();
+    }
+    let snapshot = store.mailbox_snapshot(inbox.id).await.unwrap();
+    assert_eq!(
+        snapshot
+            .messages
+            .iter()
+            .map(|m| (m.uid, m.flags, m.keywords.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, SEEN, "$x"), (2, 0, "$x"), (3, DELETED, "$x")]
+    );
+    assert_eq!(
+        (snapshot.uid_next, snapshot.uid_validity),
+        (4, inbox.uid_validity)
+    );
+    assert_eq!(
+        snapshot.highest_modseq,
+        store.highest_modseq(inbox.id).await.unwrap()
+    );
+    let counts = store.mailbox_counts(inbox.id).await.unwrap();
+    assert_eq!(
+        (counts.messages, counts.unseen, counts.deleted, counts.size),
+        (3, 2, 1, 21)
+    );
+    let before = snapshot.highest_modseq;
+    store
+        .expunge_deleted(a, inbox.id, &UidRanges::all())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.expunged_since(inbox.id, before).await.unwrap(),
+        vec![3]
+    );
+    assert!(
+        store
+            .expunged_since(inbox.id, store.highest_modseq(inbox.id).await.unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.mailbox_snapshot(999_999).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn scram_credentials_round_trip(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "scram@example.org", 0).await;
+    assert_eq!(store.scram_credentials(a).await.unwrap(), None);
+    let secrets = postcell_store::ScramCredentials {
+        salt: vec![1, 2, 3],
+        iterations: 4096,
+        stored_key: vec![0xff; 32],
+        server_key: vec![0; 32],
+    };
+    store
+        .set_password_secrets(a, "$argon2id$new", Some(&secrets))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.scram_credentials(a).await.unwrap(),
+        Some(secrets.clone())
+    );
+    let account = store.account_by_id(a).await.unwrap().unwrap();
+    assert_eq!(account.password_hash, "$argon2id$new");
+    assert!(!format!("{secrets:?}").contains("255"));
+    // A hash set alone clears the secrets of the old password.
+    store.set_password_hash(a, "$argon2id$other").await.unwrap();
+    assert_eq!(store.scram_credentials(a).await.unwrap(), None);
+    assert!(matches!(
+        store.set_password_secrets(999_999, "x", None).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

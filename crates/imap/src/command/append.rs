@@ -1,8 +1,9 @@
-//! APPEND (RFC 9051 section 6.3.12) with `[APPENDUID]` (RFC 4315).
+//! APPEND (RFC 9051 section 6.3.12) with `[APPENDUID]` (RFC 4315), LITERAL+ (RFC 7888)
+//! and BINARY's literal8 (RFC 3516). The message is acknowledged only once it is
+//! committed; one over the size limit was refused by the reader before it was sent.
 //!
 //! ```text
-//! C: a6 APPEND Drafts (\Draft) {310}
-//! S: + Ready for literal data
+//! C: a6 APPEND Drafts (\Draft) {310+}
 //! C: ...
 //! S: a6 OK [APPENDUID 1700000000 7] APPEND completed
 //! ```
@@ -14,8 +15,10 @@ use postcell_imap_proto::command::AppendCommand;
 use postcell_imap_proto::response::{Code, StatusResponse};
 use postcell_store::{AppendOutcome, NewMessage, SearchDocument};
 
-use crate::command::mailbox::unavailable;
+use crate::command::select::sync;
 use crate::command::store::flag_bits;
+use crate::reply::unavailable;
+use crate::selected::SelectedMailbox;
 use crate::session::Session;
 
 pub(crate) async fn append(
@@ -23,6 +26,7 @@ pub(crate) async fn append(
     tag: String,
     account_id: i64,
     command: AppendCommand,
+    selected: Option<&mut SelectedMailbox>,
 ) {
     let store = session.store().clone();
     let mailbox = match store
@@ -46,10 +50,12 @@ pub(crate) async fn append(
             .map_or(0, |d| d.as_secs() as i64),
     };
     let size = command.message.len() as i64;
+    // Summarised now, so FETCH of ENVELOPE or BODYSTRUCTURE never parses it again.
     let summary = postcell_mime::summarize(&command.message);
     // Indexed in the same transaction as the message, like a delivery.
     let search = SearchDocument::from_summary(&summary, &command.message);
     let summary = summary.to_bytes();
+    // Rule 1: the blob is durable before the row that points to it.
     let blob_id = match store.put_blob(command.message).await {
         Ok(id) => id,
         Err(error) => return unavailable(session, tag, &error),
@@ -67,10 +73,15 @@ pub(crate) async fn append(
         Ok(AppendOutcome::Appended {
             uid_validity, uid, ..
         }) => {
+            metrics::counter!("postcell_imap_appends_total").increment(1);
+            // RFC 9051 section 6.3.12: an APPEND to the selected mailbox is reported.
+            if let Some(selected) = selected {
+                sync(session, selected, true).await;
+            }
             let mut status = StatusResponse::ok(Some(tag), "APPEND completed");
-            if let Some(uids) = SequenceSet::from_numbers([uid as u32]) {
+            if let Some(uids) = SequenceSet::from_numbers([u32::try_from(uid).unwrap_or(0)]) {
                 status = status.with_code(Code::AppendUid {
-                    uid_validity: uid_validity as u32,
+                    uid_validity: u32::try_from(uid_validity).unwrap_or(0),
                     uids,
                 });
             }

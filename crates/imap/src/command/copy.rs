@@ -1,21 +1,23 @@
-//! COPY and MOVE (RFC 6851), with their UID forms and `[COPYUID]` (RFC 4315). MOVE
-//! reports the moved messages as expunged.
+//! COPY and MOVE (RFC 9051 sections 6.4.7 and 6.4.8, RFC 6851), their UID forms, and
+//! `[COPYUID]` (RFC 4315). MOVE reports the moved messages as expunged (or VANISHED).
 //!
 //! ```text
 //! C: a7 UID MOVE 4:5 Archive
 //! S: * OK [COPYUID 1700000000 4:5 12:13] Moved
-//! S: * 2 EXPUNGE
+//! S: * 3 EXPUNGE
 //! S: * 2 EXPUNGE
 //! S: a7 OK MOVE completed
 //! ```
 
-use postcell_imap_proto::response::{Code, Data, StatusResponse};
+use postcell_imap_proto::response::{Code, StatusResponse};
 use postcell_imap_proto::{MailboxName, MessageSet, SequenceSet};
 use postcell_store::{CopyOutcome, UidRanges};
 
-use crate::command::mailbox::unavailable;
+use crate::command::select::report_expunged;
+use crate::reply::{self, unavailable};
 use crate::selected::SelectedMailbox;
-use crate::session::{Login, Session};
+use crate::session::Session;
+use crate::state::Login;
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn copy(
@@ -30,17 +32,10 @@ pub(crate) async fn copy(
 ) {
     let command = if remove_source { "MOVE" } else { "COPY" };
     if remove_source && selected.read_only {
-        session.write_status(
-            StatusResponse::no(Some(tag), "Mailbox is read-only").with_code(Code::ReadOnly),
-        );
-        return;
+        return reply::read_only(session, tag);
     }
     let Some(indexes) = selected.resolve(set, uid) else {
-        session.write_status(StatusResponse::bad(
-            Some(tag),
-            "Invalid message sequence number",
-        ));
-        return;
+        return reply::bad_sequence(session, tag);
     };
     let store = session.store().clone();
     let target = match store
@@ -56,7 +51,26 @@ pub(crate) async fn copy(
         }
         Err(error) => return unavailable(session, tag, &error),
     };
-    let uids: Vec<i64> = indexes.iter().map(|&i| selected.messages[i].uid).collect();
+    if remove_source && target.id == selected.mailbox_id {
+        session.write_status(
+            StatusResponse::no(Some(tag), "Cannot move messages to the mailbox they are in")
+                .with_code(Code::Cannot),
+        );
+        return;
+    }
+    let uids: Vec<i64> = indexes
+        .iter()
+        .filter_map(|&i| selected.message(i))
+        .filter(|m| !m.expunged)
+        .map(|m| i64::from(m.uid))
+        .collect();
+    if uids.is_empty() {
+        session.write_status(StatusResponse::ok(
+            Some(tag),
+            format!("{command} completed, nothing to do"),
+        ));
+        return;
+    }
     let outcome = match store
         .copy_messages(
             login.account_id,
@@ -82,11 +96,12 @@ pub(crate) async fn copy(
             return;
         }
     };
-    let copy_uid = SequenceSet::from_numbers(pairs.iter().map(|&(from, _)| from as u32)).zip(
-        SequenceSet::from_numbers(pairs.iter().map(|&(_, to)| to as u32)),
+    let as_u32 = |uid: i64| u32::try_from(uid).unwrap_or(0);
+    let copy_uid = SequenceSet::from_numbers(pairs.iter().map(|&(from, _)| as_u32(from))).zip(
+        SequenceSet::from_numbers(pairs.iter().map(|&(_, to)| as_u32(to))),
     );
     let code = copy_uid.map(|(source, destination)| Code::CopyUid {
-        uid_validity: uid_validity as u32,
+        uid_validity: as_u32(uid_validity),
         source,
         destination,
     });
@@ -103,16 +118,7 @@ pub(crate) async fn copy(
         session.write_status(StatusResponse::ok(None, "Moved").with_code(code));
     }
     let moved: Vec<i64> = pairs.iter().map(|&(from, _)| from).collect();
-    let mut seq = selected.messages.len();
-    while seq > 0 {
-        if moved.contains(&selected.messages[seq - 1].uid) {
-            selected.messages.remove(seq - 1);
-            session.write_data(&Data::Expunge(seq as u32));
-        }
-        seq -= 1;
-    }
-    session.write_status(StatusResponse::ok(
-        Some(tag),
-        format!("{command} completed"),
-    ));
+    let removed = selected.remove_own(&moved);
+    report_expunged(session, &removed);
+    session.write_status(StatusResponse::ok(Some(tag), "MOVE completed"));
 }

@@ -1,13 +1,23 @@
-//! EXPUNGE and UID EXPUNGE (RFC 4315): remove `\Deleted` messages and report each
-//! removal as `* n EXPUNGE`, highest number first so the others stay valid.
+//! EXPUNGE and UID EXPUNGE (RFC 9051 section 6.4.3, RFC 4315): remove `\Deleted`
+//! messages and report each removal, as `* n EXPUNGE` highest number first (so every
+//! number is right when sent), or as one `* VANISHED` once QRESYNC is on.
+//!
+//! ```text
+//! C: A202 EXPUNGE
+//! S: * 4 EXPUNGE
+//! S: * 3 EXPUNGE
+//! S: A202 OK EXPUNGE completed
+//! ```
 
 use postcell_imap_proto::MessageSet;
-use postcell_imap_proto::response::{Code, Data, StatusResponse};
+use postcell_imap_proto::response::StatusResponse;
 use postcell_store::UidRanges;
 
-use crate::command::mailbox::unavailable;
+use crate::command::select::report_expunged;
+use crate::reply::{self, unavailable};
 use crate::selected::SelectedMailbox;
-use crate::session::{Login, Session};
+use crate::session::Session;
+use crate::state::Login;
 
 pub(crate) async fn expunge(
     session: &mut Session,
@@ -17,22 +27,20 @@ pub(crate) async fn expunge(
     uids: Option<&MessageSet>,
 ) {
     if selected.read_only {
-        session.write_status(
-            StatusResponse::no(Some(tag), "Mailbox is read-only").with_code(Code::ReadOnly),
-        );
-        return;
+        return reply::read_only(session, tag);
     }
     let range = match uids {
         None => UidRanges::all(),
-        Some(set) => match selected.resolve(set, true) {
-            Some(indexes) => UidRanges::from_uids(
-                &indexes
-                    .iter()
-                    .map(|&i| selected.messages[i].uid)
-                    .collect::<Vec<_>>(),
-            ),
-            None => UidRanges::default(),
-        },
+        Some(set) => {
+            let uids: Vec<i64> = selected
+                .resolve(set, true)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|&i| selected.message(i))
+                .map(|m| i64::from(m.uid))
+                .collect();
+            UidRanges::from_uids(&uids)
+        }
     };
     let store = session.store().clone();
     let expunged = match store
@@ -42,13 +50,7 @@ pub(crate) async fn expunge(
         Ok(expunged) => expunged,
         Err(error) => return unavailable(session, tag, &error),
     };
-    let mut seq = selected.messages.len();
-    while seq > 0 {
-        if expunged.contains(&selected.messages[seq - 1].uid) {
-            selected.messages.remove(seq - 1);
-            session.write_data(&Data::Expunge(seq as u32));
-        }
-        seq -= 1;
-    }
+    let removed = selected.remove_own(&expunged);
+    report_expunged(session, &removed);
     session.write_status(StatusResponse::ok(Some(tag), "EXPUNGE completed"));
 }

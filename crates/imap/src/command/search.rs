@@ -2,9 +2,10 @@
 //! COUNT ALL)` (RFC 4731), SEARCHRES's `SAVE` and `$` (RFC 5182) and CONDSTORE's
 //! `MODSEQ` (RFC 7162).
 //!
-//! Keys on flags, keywords, UIDs, message numbers, sizes, internal dates and
-//! mod-sequences are evaluated over the session's view of the mailbox
-//! ([`SelectedMailbox::messages`]), without touching the store. Keys on text (FROM, TO,
+//! Keys on flags, keywords, UIDs, message numbers and mod-sequences are evaluated over
+//! the session's view of the mailbox ([`SelectedMailbox::messages`]), without touching
+//! the store; sizes and internal dates, which the view does not hold, are read in one
+//! query when a key needs them. Keys on text (FROM, TO,
 //! CC, BCC, SUBJECT, HEADER, BODY, TEXT) and on the Date field (SENTBEFORE, SENTON,
 //! SENTSINCE) each become one query on the search index (`postcell_store::search`);
 //! the key tree is then evaluated with their answers. Blobs are never read, except to
@@ -27,10 +28,10 @@ use std::collections::{HashMap, HashSet};
 use postcell_imap_proto::command::{SearchCommand, SearchKey, SearchReturnOptions};
 use postcell_imap_proto::response::{Code, Data, ESearchResponse, StatusResponse};
 use postcell_imap_proto::{Date, MessageSet, SequenceSet};
-use postcell_store::{MessageMeta, SentDay, Store, StoreError, TextField, flags, fold};
+use postcell_store::{SentDay, Store, StoreError, TextField, UidRanges, flags, fold};
 
-use crate::command::mailbox::unavailable;
-use crate::selected::SelectedMailbox;
+use crate::reply::unavailable;
+use crate::selected::{Message, SelectedMailbox};
 use crate::session::Session;
 
 /// What a session remembers between searches of its selected mailbox.
@@ -39,9 +40,9 @@ pub(crate) struct SearchState {
     /// RFC 5182: the UIDs of the last `RETURN (SAVE)` result, sorted; `$` names them.
     /// Messages expunged since drop out, because `$` is resolved against the session's
     /// view of the mailbox.
-    pub saved: Vec<i64>,
+    pub saved: Vec<u32>,
     /// Every message up to this UID has been checked for an index row.
-    indexed_through: i64,
+    indexed_through: u32,
 }
 
 impl SelectedMailbox {
@@ -51,7 +52,7 @@ impl SelectedMailbox {
             .iter()
             .map(|&i| {
                 if uid {
-                    self.messages[i].uid as u32
+                    self.messages()[i].uid
                 } else {
                     i as u32 + 1
                 }
@@ -61,7 +62,7 @@ impl SelectedMailbox {
 
     /// The indexes (`seq - 1`) of the messages `$` names, in order.
     pub(crate) fn saved_result(&self) -> Vec<usize> {
-        self.messages
+        self.messages()
             .iter()
             .enumerate()
             .filter(|(_, m)| self.search.saved.binary_search(&m.uid).is_ok())
@@ -114,7 +115,15 @@ pub(crate) async fn search(
     metrics::counter!("postcell_imap_search_total", "command" => "search").increment(1);
     let numbers = selected.numbers(&found, command.uid);
     let with_modseq = command.criteria.iter().any(uses_modseq);
-    match command.return_options {
+    // RFC 9051 section 6.4.4: for an IMAP4rev2 client a SEARCH without RETURN is
+    // RETURN (ALL), answered with ESEARCH.
+    let return_options = command.return_options.or_else(|| {
+        session.enabled.imap4rev2.then_some(SearchReturnOptions {
+            all: true,
+            ..SearchReturnOptions::default()
+        })
+    });
+    match return_options {
         None => {
             let mod_sequence = with_modseq
                 .then(|| highest_modseq(selected, &found))
@@ -164,7 +173,10 @@ pub(crate) fn esearch(
         reported.extend_from_slice(found);
     }
     if options.save {
-        let mut saved: Vec<i64> = reported.iter().map(|&i| selected.messages[i].uid).collect();
+        let mut saved: Vec<u32> = reported
+            .iter()
+            .map(|&i| selected.messages()[i].uid)
+            .collect();
         saved.sort_unstable();
         saved.dedup();
         selected.search.saved = saved;
@@ -193,10 +205,7 @@ pub(crate) fn esearch(
 /// RFC 7162 section 3.1.5: the highest mod-sequence of the messages returned, when a
 /// search used MODSEQ; none when nothing was found.
 pub(crate) fn highest_modseq(selected: &SelectedMailbox, found: &[usize]) -> Option<u64> {
-    found
-        .iter()
-        .map(|&i| selected.messages[i].modseq as u64)
-        .max()
+    found.iter().map(|&i| selected.messages()[i].modseq).max()
 }
 
 pub(crate) fn uses_modseq(key: &SearchKey) -> bool {
@@ -227,17 +236,27 @@ pub(crate) async fn matching(
             answers.insert(query, uids);
         }
     }
+    let details = if keys.iter().any(needs_details) {
+        Some(details(store, selected).await?)
+    } else {
+        None
+    };
     let selected = &*selected;
     let now = now();
     Ok(selected
-        .messages
+        .messages()
         .iter()
         .enumerate()
-        .filter(|(index, meta)| {
+        .filter(|(index, message)| {
+            if message.expunged {
+                // Expunged by another session, not reported yet: nothing to match.
+                return false;
+            }
             let context = Context {
                 selected,
                 seq: *index as u32 + 1,
-                meta,
+                message,
+                details: details.as_ref().and_then(|d| d.get(&message.uid)).copied(),
                 answers: &answers,
                 now,
             };
@@ -247,16 +266,63 @@ pub(crate) async fn matching(
         .collect())
 }
 
+/// What the session's view lacks of a message: its size and internal date.
+#[derive(Debug, Clone, Copy)]
+struct Details {
+    size: i64,
+    internal_date: i64,
+}
+
+/// The size and internal date of every message of the mailbox, by UID, in one query.
+async fn details(
+    store: &Store,
+    selected: &SelectedMailbox,
+) -> Result<HashMap<u32, Details>, StoreError> {
+    let metas = store
+        .message_meta(selected.mailbox_id, &UidRanges::all())
+        .await?;
+    Ok(metas
+        .into_iter()
+        .map(|meta| {
+            let details = Details {
+                size: meta.size,
+                internal_date: meta.internal_date,
+            };
+            (meta.uid as u32, details)
+        })
+        .collect())
+}
+
+/// Whether a key needs what the session's view does not hold (sizes, internal dates).
+fn needs_details(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::Larger(_)
+        | SearchKey::Smaller(_)
+        | SearchKey::Before(_)
+        | SearchKey::On(_)
+        | SearchKey::Since(_)
+        | SearchKey::Older(_)
+        | SearchKey::Younger(_) => true,
+        SearchKey::Not(key) => needs_details(key),
+        SearchKey::Or(a, b) => needs_details(a) || needs_details(b),
+        SearchKey::And(keys) => keys.iter().any(needs_details),
+        _ => false,
+    }
+}
+
 /// Indexes the messages of the mailbox stored before the index existed (new ones are
 /// indexed as they arrive), checking each message once per session.
 pub(crate) async fn ensure_indexed(
     store: &Store,
     selected: &mut SelectedMailbox,
 ) -> Result<(), StoreError> {
-    let newest = selected.messages.last().map_or(0, |m| m.uid);
+    let newest = selected.largest_uid();
     if newest > selected.search.indexed_through {
         store
-            .index_mailbox(selected.mailbox_id, selected.search.indexed_through)
+            .index_mailbox(
+                selected.mailbox_id,
+                i64::from(selected.search.indexed_through),
+            )
             .await?;
         selected.search.indexed_through = newest;
     }
@@ -356,15 +422,19 @@ fn header_has(headers: &str, name: &str, needle: &str) -> bool {
 struct Context<'a> {
     selected: &'a SelectedMailbox,
     seq: u32,
-    meta: &'a MessageMeta,
+    message: &'a Message,
+    /// Read only when a key needs them; a message without them matches none of those.
+    details: Option<Details>,
     answers: &'a HashMap<IndexQuery, HashSet<i64>>,
     now: i64,
 }
 
 impl Context<'_> {
     fn matches(&self, key: &SearchKey) -> bool {
-        let flag = |bit: i64| self.meta.flags & bit != 0;
-        let day = Date::from_days_since_unix_epoch(self.meta.internal_date.div_euclid(86_400));
+        let flag = |bit: i64| self.message.has(bit);
+        let size = self.details.map(|d| d.size as u64);
+        let date = self.details.map(|d| d.internal_date);
+        let day = date.and_then(|date| Date::from_days_since_unix_epoch(date.div_euclid(86_400)));
         match key {
             SearchKey::All => true,
             SearchKey::Answered => flag(flags::ANSWERED),
@@ -383,18 +453,20 @@ impl Context<'_> {
             SearchKey::Old => true,
             SearchKey::Keyword(word) => self.has_keyword(word),
             SearchKey::Unkeyword(word) => !self.has_keyword(word),
-            SearchKey::Larger(n) => self.meta.size as u64 > *n,
-            SearchKey::Smaller(n) => (self.meta.size as u64) < *n,
+            SearchKey::Larger(n) => size.is_some_and(|size| size > *n),
+            SearchKey::Smaller(n) => size.is_some_and(|size| size < *n),
             SearchKey::Before(date) => day.is_some_and(|d| d < *date),
             SearchKey::On(date) => day.is_some_and(|d| d == *date),
             SearchKey::Since(date) => day.is_some_and(|d| d >= *date),
-            SearchKey::Older(seconds) => self.meta.internal_date <= self.now - i64::from(*seconds),
+            SearchKey::Older(seconds) => {
+                date.is_some_and(|date| date <= self.now - i64::from(*seconds))
+            }
             SearchKey::Younger(seconds) => {
-                self.meta.internal_date >= self.now - i64::from(*seconds)
+                date.is_some_and(|date| date >= self.now - i64::from(*seconds))
             }
             // The entry name (RFC 7162 "/flags/\Seen") does not narrow the test: every
             // change of a message's flags takes the message's one mod-sequence.
-            SearchKey::ModSeq { mod_sequence, .. } => self.meta.modseq as u64 >= *mod_sequence,
+            SearchKey::ModSeq { mod_sequence, .. } => self.message.modseq >= *mod_sequence,
             SearchKey::Uid(set) => self.in_set(set, true),
             SearchKey::SequenceSet(set) => self.in_set(set, false),
             SearchKey::Not(key) => !self.matches(key),
@@ -402,12 +474,12 @@ impl Context<'_> {
             SearchKey::And(keys) => keys.iter().all(|k| self.matches(k)),
             key => IndexQuery::of(key)
                 .and_then(|query| self.answers.get(&query))
-                .is_some_and(|uids| uids.contains(&self.meta.uid)),
+                .is_some_and(|uids| uids.contains(&i64::from(self.message.uid))),
         }
     }
 
     fn has_keyword(&self, word: &str) -> bool {
-        self.meta
+        self.message
             .keywords
             .split(' ')
             .any(|k| k.eq_ignore_ascii_case(word))
@@ -421,15 +493,14 @@ impl Context<'_> {
                     .selected
                     .search
                     .saved
-                    .binary_search(&self.meta.uid)
+                    .binary_search(&self.message.uid)
                     .is_ok();
             }
         };
         if uid {
-            let largest = self.selected.messages.last().map_or(0, |m| m.uid as u32);
-            set.contains(self.meta.uid as u32, largest)
+            set.contains(self.message.uid, self.selected.largest_uid())
         } else {
-            set.contains(self.seq, self.selected.messages.len() as u32)
+            set.contains(self.seq, self.selected.len() as u32)
         }
     }
 }

@@ -24,10 +24,10 @@ use postcell_imap_proto::response::{Data, StatusResponse};
 use postcell_mime::{Address, Envelope, Summary, decode_header_text, sent_date};
 use postcell_store::{Store, StoreError, UidRanges, fold};
 
-use crate::command::mailbox::unavailable;
 use crate::command::search::{
     bad_charset, charset_supported, esearch, highest_modseq, matching, uses_modseq,
 };
+use crate::reply::unavailable;
 use crate::selected::SelectedMailbox;
 use crate::session::Session;
 
@@ -192,12 +192,24 @@ pub(crate) async fn message_fields(
 ) -> Result<Vec<MessageFields>, StoreError> {
     let mut fields = Vec::with_capacity(indexes.len());
     for chunk in indexes.chunks(SUMMARY_BATCH) {
-        let uids: Vec<i64> = chunk.iter().map(|&i| selected.messages[i].uid).collect();
+        let uids: Vec<i64> = chunk
+            .iter()
+            .map(|&i| i64::from(selected.messages()[i].uid))
+            .collect();
+        let ranges = UidRanges::from_uids(&uids);
+        // Sizes and arrival dates are not in the session's view: read with the batch.
+        let metas = store.message_meta(selected.mailbox_id, &ranges).await?;
         let summaries = store
-            .message_summaries(selected.mailbox_id, &UidRanges::from_uids(&uids))
+            .message_summaries(selected.mailbox_id, &ranges)
             .await?;
         for &index in chunk {
-            let meta = &selected.messages[index];
+            let uid = i64::from(selected.messages()[index].uid);
+            let Ok(at) = metas.binary_search_by_key(&uid, |m| m.uid) else {
+                // Expunged since it matched: it sorts as an empty message.
+                fields.push(MessageFields::new(uid, 0, 0, &Envelope::default()));
+                continue;
+            };
+            let meta = &metas[at];
             let cached = summaries
                 .binary_search_by_key(&meta.uid, |(uid, _)| *uid)
                 .ok()

@@ -18,9 +18,9 @@ use postcell_imap_proto::command::{ThreadAlgorithm, ThreadCommand};
 use postcell_imap_proto::response::{Data, StatusResponse, ThreadNode};
 use postcell_store::{Store, StoreError, UidRanges};
 
-use crate::command::mailbox::unavailable;
 use crate::command::search::{bad_charset, charset_supported, ensure_indexed, matching};
 use crate::command::sort::{MessageFields, message_fields};
+use crate::reply::unavailable;
 use crate::selected::SelectedMailbox;
 use crate::session::Session;
 
