@@ -498,7 +498,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
         "accounts  2\n".to_owned(),
         "queued    1\n".to_owned(),
         format!(
-            "node test-node\tup\troles=mx,imap,pop3,web\tversion={}",
+            "node test-node\tup\troles=mx,submission,imap,pop3,web\tversion={}",
             env!("CARGO_PKG_VERSION")
         ),
         format!("smtp={}", node.smtp),
