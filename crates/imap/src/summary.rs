@@ -8,7 +8,34 @@ use postcell_imap_proto::response::{
     Address, BodyFields, BodyStructure, Disposition, Envelope, MultipartExtension,
     SinglePartExtension, SinglePartKind,
 };
-use postcell_mime::{Bytes, Content, Param};
+use postcell_mime::{Bytes, Content, Param, Summary};
+use postcell_store::{MessageMeta, Store};
+
+/// The cached summary, or one computed from the body (read if need be) and saved for
+/// next time.
+pub(crate) async fn cached_or_computed(
+    store: &Store,
+    mailbox_id: i64,
+    meta: &MessageMeta,
+    cached: Option<&[u8]>,
+    body: &mut Option<Vec<u8>>,
+) -> postcell_store::Result<Summary> {
+    if let Some(summary) = cached.and_then(|bytes| Summary::from_bytes(bytes).ok()) {
+        return Ok(summary);
+    }
+    if body.is_none() {
+        *body = Some(store.get_blob(&meta.blob_id).await?);
+    }
+    let summary = postcell_mime::summarize(body.as_deref().unwrap_or_default());
+    if let Err(error) = store
+        .set_message_summary(mailbox_id, meta.uid, &summary.to_bytes())
+        .await
+    {
+        // The answer does not depend on it: the summary is computed again next time.
+        tracing::warn!(%error, uid = meta.uid, "cannot save a message summary");
+    }
+    Ok(summary)
+}
 
 fn bytes(value: &Option<Bytes>) -> Option<Vec<u8>> {
     value.as_ref().map(|b| b.as_bytes().to_vec())

@@ -33,7 +33,7 @@ use crate::reply::{self, unavailable};
 use crate::selected::SelectedMailbox;
 use crate::session::{Enabled, Session};
 use crate::state::Login;
-use crate::summary::{body_structure, envelope};
+use crate::summary::{self, body_structure, envelope};
 
 /// Messages whose metadata and summaries are read with one query each.
 const BATCH: usize = 256;
@@ -302,7 +302,16 @@ async fn fetch_batch(
                     .binary_search_by_key(&meta.uid, |(uid, _)| *uid)
                     .ok()
                     .and_then(|at| summaries[at].1.as_deref());
-                Some(summary_of(store, selected.mailbox_id, meta, cached, &mut body).await?)
+                Some(
+                    summary::cached_or_computed(
+                        store,
+                        selected.mailbox_id,
+                        meta,
+                        cached,
+                        &mut body,
+                    )
+                    .await?,
+                )
             }
             _ => None,
         };
@@ -326,32 +335,6 @@ async fn fetch_batch(
         let _ = session.flush_if_large().await;
     }
     Ok(())
-}
-
-/// The cached summary, or one computed from the body (read if need be) and saved for
-/// next time.
-async fn summary_of(
-    store: &Store,
-    mailbox_id: i64,
-    meta: &MessageMeta,
-    cached: Option<&[u8]>,
-    body: &mut Option<Vec<u8>>,
-) -> postcell_store::Result<Summary> {
-    if let Some(summary) = cached.and_then(|bytes| Summary::from_bytes(bytes).ok()) {
-        return Ok(summary);
-    }
-    if body.is_none() {
-        *body = Some(store.get_blob(&meta.blob_id).await?);
-    }
-    let summary = postcell_mime::summarize(body.as_deref().unwrap_or_default());
-    if let Err(error) = store
-        .set_message_summary(mailbox_id, meta.uid, &summary.to_bytes())
-        .await
-    {
-        // The answer does not depend on it: the summary is computed again next time.
-        tracing::warn!(%error, uid = meta.uid, "cannot save a message summary");
-    }
-    Ok(summary)
 }
 
 fn mime_spec(section: &Section) -> SectionSpec {

@@ -21,7 +21,7 @@ use std::cmp::Ordering;
 
 use postcell_imap_proto::command::{SortCommand, SortCriterion, SortKey};
 use postcell_imap_proto::response::{Data, StatusResponse};
-use postcell_mime::{Address, Envelope, Summary, decode_header_text, sent_date};
+use postcell_mime::{Address, Envelope, decode_header_text, sent_date};
 use postcell_store::{Store, StoreError, UidRanges, fold};
 
 use crate::command::search::{
@@ -30,6 +30,7 @@ use crate::command::search::{
 use crate::reply::unavailable;
 use crate::selected::SelectedMailbox;
 use crate::session::Session;
+use crate::summary;
 
 /// Summaries read per query, so that sorting a large mailbox never holds them all.
 const SUMMARY_BATCH: usize = 500;
@@ -213,11 +214,21 @@ pub(crate) async fn message_fields(
             let cached = summaries
                 .binary_search_by_key(&meta.uid, |(uid, _)| *uid)
                 .ok()
-                .and_then(|at| summaries[at].1.as_deref())
-                .and_then(|bytes| Summary::from_bytes(bytes).ok());
-            let envelope = match cached {
-                Some(summary) => summary.envelope,
-                None => summarize_again(store, selected.mailbox_id, meta).await?,
+                .and_then(|at| summaries[at].1.as_deref());
+            let mut body = None;
+            let envelope = match summary::cached_or_computed(
+                store,
+                selected.mailbox_id,
+                meta,
+                cached,
+                &mut body,
+            )
+            .await
+            {
+                Ok(summary) => summary.envelope,
+                // A message whose blob is gone sorts as an empty message.
+                Err(StoreError::BlobMissing(_)) => Envelope::default(),
+                Err(error) => return Err(error),
             };
             fields.push(MessageFields::new(
                 meta.uid,
@@ -228,28 +239,6 @@ pub(crate) async fn message_fields(
         }
     }
     Ok(fields)
-}
-
-/// The envelope of a message without a usable cached summary: summarized from its blob
-/// (a missing blob reads as an empty message), and the summary kept for next time.
-async fn summarize_again(
-    store: &Store,
-    mailbox_id: i64,
-    meta: &postcell_store::MessageMeta,
-) -> Result<Envelope, StoreError> {
-    let raw = match store.get_blob(&meta.blob_id).await {
-        Ok(raw) => raw,
-        Err(StoreError::BlobMissing(_)) => Vec::new(),
-        Err(error) => return Err(error),
-    };
-    let summary = postcell_mime::summarize(&raw);
-    if let Err(error) = store
-        .set_message_summary(mailbox_id, meta.uid, &summary.to_bytes())
-        .await
-    {
-        tracing::warn!(%error, uid = meta.uid, "cannot keep a message summary");
-    }
-    Ok(summary.envelope)
 }
 
 /// i;ascii-casemap (RFC 4790): ASCII letters upper-cased, other octets unchanged.
