@@ -1,15 +1,21 @@
 //! `postcell serve`: open the store, bind every configured listener, join the cell,
 //! serve until told to stop, then leave in order (see [`crate::lifecycle`]).
 
+use std::future::Future;
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use postcell_directory::Directory;
 use postcell_imap::{ImapConfig, ImapServer};
-use postcell_net::{CancellationToken, Listener, ListenerOptions, TaskTracker, TlsAcceptor};
+use postcell_net::{
+    CancellationToken, Connection, Listener, ListenerOptions, TaskTracker, TlsAcceptor,
+};
 use postcell_pop3::{Pop3Config, Pop3Server};
 use postcell_relay::{Relay, RelayConfig};
 use postcell_smtp::dns::{Dns, ResolverMode};
 use postcell_smtp::{Role, SmtpConfig, SmtpServer};
 use postcell_store::Store;
+use tokio::task::JoinHandle;
 
 use crate::config::{Config, ListenerName, LogFormat, ResolverKind, StartTlsKind};
 
@@ -72,68 +78,40 @@ pub async fn run(config: Config) -> Result<()> {
         } else {
             None
         };
-        let (shutdown, tracker) = (shutdown.clone(), tracker.clone());
+        let options = |max_connections, busy_reply| ListenerOptions {
+            implicit_tls,
+            max_connections,
+            busy_reply,
+        };
         let task = match name {
-            ListenerName::Smtp => {
-                let smtp = smtp.clone();
-                let options = ListenerOptions {
-                    implicit_tls,
-                    max_connections: config.smtp.max_connections,
-                    busy_reply: postcell_smtp::BUSY_REPLY,
-                };
-                tokio::spawn(postcell_net::serve(
-                    listener,
-                    options,
-                    shutdown,
-                    tracker,
-                    move |c| smtp.clone().handle(c),
-                ))
-            }
-            ListenerName::Submission | ListenerName::Submissions => {
-                let submission = submission.clone();
-                let options = ListenerOptions {
-                    implicit_tls,
-                    max_connections: config.submission.max_connections,
-                    busy_reply: postcell_smtp::BUSY_REPLY,
-                };
-                tokio::spawn(postcell_net::serve(
-                    listener,
-                    options,
-                    shutdown,
-                    tracker,
-                    move |c| submission.clone().handle(c),
-                ))
-            }
-            ListenerName::Pop3 | ListenerName::Pop3s => {
-                let pop3 = pop3.clone();
-                let options = ListenerOptions {
-                    implicit_tls,
-                    max_connections: config.pop3.max_connections,
-                    busy_reply: postcell_pop3::BUSY_REPLY,
-                };
-                tokio::spawn(postcell_net::serve(
-                    listener,
-                    options,
-                    shutdown,
-                    tracker,
-                    move |c| pop3.clone().handle(c),
-                ))
-            }
-            ListenerName::Imap | ListenerName::Imaps => {
-                let imap = imap.clone();
-                let options = ListenerOptions {
-                    implicit_tls,
-                    max_connections: config.imap.max_connections,
-                    busy_reply: postcell_imap::BUSY_REPLY,
-                };
-                tokio::spawn(postcell_net::serve(
-                    listener,
-                    options,
-                    shutdown,
-                    tracker,
-                    move |c| imap.clone().handle(c),
-                ))
-            }
+            ListenerName::Smtp => spawn_accept_loop(
+                listener,
+                options(config.smtp.max_connections, postcell_smtp::BUSY_REPLY),
+                (&shutdown, &tracker),
+                smtp.clone(),
+                SmtpServer::handle,
+            ),
+            ListenerName::Submission | ListenerName::Submissions => spawn_accept_loop(
+                listener,
+                options(config.submission.max_connections, postcell_smtp::BUSY_REPLY),
+                (&shutdown, &tracker),
+                submission.clone(),
+                SmtpServer::handle,
+            ),
+            ListenerName::Pop3 | ListenerName::Pop3s => spawn_accept_loop(
+                listener,
+                options(config.pop3.max_connections, postcell_pop3::BUSY_REPLY),
+                (&shutdown, &tracker),
+                pop3.clone(),
+                Pop3Server::handle,
+            ),
+            ListenerName::Imap | ListenerName::Imaps => spawn_accept_loop(
+                listener,
+                options(config.imap.max_connections, postcell_imap::BUSY_REPLY),
+                (&shutdown, &tracker),
+                imap.clone(),
+                ImapServer::handle,
+            ),
             other => anyhow::bail!("listener {other} is not available in this version"),
         };
         accept_loops.push(task);
@@ -165,6 +143,29 @@ pub async fn run(config: Config) -> Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Accepts connections on `listener` until shutdown, each served by `handle` on the
+/// protocol's server.
+fn spawn_accept_loop<S, H, F>(
+    listener: Listener,
+    options: ListenerOptions,
+    (shutdown, tracker): (&CancellationToken, &TaskTracker),
+    server: Arc<S>,
+    handle: H,
+) -> JoinHandle<()>
+where
+    S: Send + Sync + 'static,
+    H: Fn(Arc<S>, Connection) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(postcell_net::serve(
+        listener,
+        options,
+        shutdown.clone(),
+        tracker.clone(),
+        move |connection| handle(server.clone(), connection),
+    ))
 }
 
 fn init_logging(config: &Config) -> Result<()> {
