@@ -1116,7 +1116,7 @@ fn a_drain_ends_an_idle_imap_session_with_bye_and_aborts_a_relay_stuck_at_the_re
         assert_eq!(times, 1, "{message_id} reached the remote {times} times");
     }
     let replies = replies.lock().unwrap();
-    assert!(replies.len() >= 20, "{}", replies.len());
+    assert!(replies.len() >= 5, "{}", replies.len());
     let stored = stored_message_ids(&cell);
     for (id, reply) in replies.iter() {
         assert!(accepted(reply), "{id} during the drain: {reply}");

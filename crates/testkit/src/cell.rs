@@ -328,7 +328,8 @@ impl CellNode {
 
     fn wait_until_listening(&self) {
         for (_, addr) in &self.addrs {
-            if let Err(e) = wait_for_port(*addr, Duration::from_secs(30)) {
+            // Generous: three debug builds starting at once on a busy machine.
+            if let Err(e) = wait_for_port(*addr, Duration::from_secs(60)) {
                 panic!("{} did not open {addr}: {e}\n{}", self.id, self.log_text());
             }
         }
