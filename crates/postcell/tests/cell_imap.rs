@@ -1000,7 +1000,17 @@ fn imap_sessions_ride_out_a_database_outage_with_no_unavailable() {
              outage, {appended} APPENDs",
             records.len()
         );
-        assert!(unavailable >= 1, "node {i}: no temporary failure seen");
+        assert!(
+            unavailable >= 1,
+            "node {i}: no temporary failure seen (outage {stopped}..{restarted}):\n{}",
+            records
+                .iter()
+                .filter(|r| r["at"].as_f64().unwrap_or(0.0) > stopped - 2.0
+                    && r["sent"].as_f64().unwrap_or(0.0) < ready + 2.0)
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         assert!(ok_after >= 4, "node {i}: the session did not carry on");
     }
     assert_uids_and_quota(&cell);
