@@ -9,7 +9,8 @@
 //! 3. its once-per-cell jobs stop and give their leases back;
 //! 4. every listener closes (new connections are refused), idle sessions are told to
 //!    go, and sessions in the middle of something get `drain.timeout` to finish; the
-//!    relay claims nothing more and gets as long to finish the deliveries it holds;
+//!    relay claims nothing more and gets as long to finish the deliveries it holds,
+//!    after which it is aborted;
 //! 5. leases still held by its sessions are released, the heartbeat records a clean
 //!    stop, and the process exits with status 0. A drained node stays stopped until it
 //!    is started again; starting it puts it back in rotation.
@@ -200,14 +201,20 @@ impl Node {
             );
         }
         // The relay stops claiming at once and finishes the deliveries it holds; each
-        // outcome it records frees that entry's lease.
-        if let Some(relay) = relay
-            && tokio::time::timeout(config.drain.timeout.0, relay)
+        // outcome it records frees that entry's lease. One still sending after the
+        // timeout is aborted, and the abort awaited, before any lease is released or the
+        // clean stop recorded: nothing of this node may still talk to a remote once the
+        // cell can believe it gone. Its queue leases are not given back (the remote may
+        // have the message text already); they expire and another node tries again.
+        if let Some(mut relay) = relay
+            && tokio::time::timeout(config.drain.timeout.0, &mut relay)
                 .await
                 .is_err()
         {
+            relay.abort();
+            let _ = relay.await;
             tracing::warn!(
-                "the relay is still sending after {:?}; its queue leases will expire",
+                "the relay was still sending after {:?}: aborted; its queue leases expire",
                 config.drain.timeout.0
             );
         }

@@ -205,6 +205,9 @@ impl Relay {
             ttl,
             done.clone(),
         ));
+        // Renewal stops with this batch even if the batch is dropped half-way (the relay
+        // task aborted at the end of a drain): leases nobody works on must expire.
+        let _stop_renewal = done.clone().drop_guard();
         let mut by_domain: BTreeMap<String, Vec<OutboundEntry>> = BTreeMap::new();
         for entry in entries {
             by_domain

@@ -87,6 +87,8 @@ pub struct CellOptions {
     pub listen_overrides: Vec<(usize, Service, String)>,
     /// More TOML for node `i` alone (appended after `extra_config`).
     pub node_config: Vec<(usize, String)>,
+    /// `drain.timeout` of every node (the harness writes the `[drain]` section).
+    pub drain_timeout: String,
 }
 
 impl CellOptions {
@@ -98,6 +100,7 @@ impl CellOptions {
             extra_config: String::new(),
             listen_overrides: Vec::new(),
             node_config: Vec::new(),
+            drain_timeout: "15s".to_owned(),
         }
     }
 }
@@ -186,10 +189,11 @@ impl Cell {
                  [store]\nbackend = \"postgres\"\nurl = \"{url}\"\n{blobs}\n\
                  [listen]\n{listen}\n\
                  [cell]\nheartbeat = \"1s\"\njob_lease = \"3s\"\nmetric_samples = \"2s\"\n\n\
-                 [drain]\nannounce = \"2s\"\ntimeout = \"15s\"\n\n\
+                 [drain]\nannounce = \"2s\"\ntimeout = \"{drain_timeout}\"\n\n\
                  [pop3]\nlease_ttl = \"3s\"\n\n\
                  [log]\nlevel = \"info,postcell=debug\"\n\n{}\n{own}",
-                options.extra_config
+                options.extra_config,
+                drain_timeout = options.drain_timeout,
             );
             let config = dir.path().join("postcell.toml");
             std::fs::write(&config, text).expect("write the node's configuration");
@@ -324,7 +328,8 @@ impl CellNode {
 
     fn wait_until_listening(&self) {
         for (_, addr) in &self.addrs {
-            if let Err(e) = wait_for_port(*addr, Duration::from_secs(30)) {
+            // Generous: three debug builds starting at once on a busy machine.
+            if let Err(e) = wait_for_port(*addr, Duration::from_secs(60)) {
                 panic!("{} did not open {addr}: {e}\n{}", self.id, self.log_text());
             }
         }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+pub mod cell;
+
 use postcell_testkit::{ChildGuard, free_port, wait_for_port};
 use tempfile::TempDir;
 
