@@ -2,19 +2,21 @@
 
 use postcell_store::{Account, Result};
 
-use crate::{Address, Directory, verify_password};
+use crate::{Address, Directory, PasswordError, verify_password};
 
 /// A hash of a random password, checked when the user does not exist so that a wrong
 /// user name takes as long as a wrong password.
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
-async fn dummy_hash() -> &'static str {
+async fn dummy_hash() -> Result<&'static str, PasswordError> {
+    // Not kept when hashing fails (a full queue), so that it is tried again.
     DUMMY_HASH
-        .get_or_init(|| async {
+        .get_or_try_init(|| async {
             let random = format!("{:032x}", rand::random::<u128>());
-            crate::hash_password(&random).await.unwrap_or_default()
+            crate::hash_password(&random).await
         })
         .await
+        .map(String::as_str)
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +26,9 @@ pub enum AuthOutcome {
     Failure,
     /// The password is right but the account is disabled.
     Disabled,
+    /// Too many password checks are already waiting: answered with a temporary
+    /// failure, so that the client tries again later.
+    Busy,
 }
 
 impl Directory {
@@ -34,11 +39,25 @@ impl Directory {
             Err(_) => None,
         };
         let Some(account) = account else {
-            verify_password(password, dummy_hash().await).await;
-            return Ok(AuthOutcome::Failure);
+            let checked = match dummy_hash().await {
+                Ok(hash) => verify_password(password, hash).await,
+                Err(error) => Err(error),
+            };
+            return Ok(match checked {
+                Err(PasswordError::Busy) => AuthOutcome::Busy,
+                _ => AuthOutcome::Failure,
+            });
         };
-        if !verify_password(password, &account.password_hash).await {
-            return Ok(AuthOutcome::Failure);
+        if !self.verified.contains(&account.password_hash, password) {
+            match verify_password(password, &account.password_hash).await {
+                Ok(true) => self.verified.insert(&account.password_hash, password),
+                Ok(false) => return Ok(AuthOutcome::Failure),
+                Err(PasswordError::Busy) => return Ok(AuthOutcome::Busy),
+                Err(error) => {
+                    tracing::warn!(%error, "password check failed");
+                    return Ok(AuthOutcome::Failure);
+                }
+            }
         }
         if !account.enabled {
             return Ok(AuthOutcome::Disabled);

@@ -6,14 +6,17 @@
 //! protocols share (PLAIN, LOGIN, SCRAM-SHA-256).
 
 mod address;
+mod argon2_pool;
 mod auth;
 mod limiter;
 mod password;
 mod resolve;
 pub mod sasl;
 mod scram;
+mod verified;
 
 pub use address::{Address, AddressError, normalise_domain};
+pub use argon2_pool::{Argon2Pool, PoolError};
 pub use auth::AuthOutcome;
 pub use limiter::{LoginGate, LoginLimiter, LoginLimits};
 pub use password::{PasswordError, hash_password, password_secrets, verify_password};
@@ -23,7 +26,11 @@ pub use scram::{
     scram_credentials,
 };
 
+use std::time::Duration;
+
 use postcell_store::Store;
+
+use verified::VerifiedLogins;
 
 /// Directory settings.
 #[derive(Debug, Clone)]
@@ -32,6 +39,11 @@ pub struct DirectoryConfig {
     pub recipient_delimiter: Option<char>,
     /// Failed logins per client address before slowing down and refusing.
     pub login_limits: LoginLimits,
+    /// How long a successful password check is remembered (see `verified.rs`); zero
+    /// remembers nothing.
+    pub verified_login_ttl: Duration,
+    /// Remembered successes at most; 0 remembers nothing.
+    pub verified_login_entries: usize,
 }
 
 impl Default for DirectoryConfig {
@@ -39,6 +51,8 @@ impl Default for DirectoryConfig {
         DirectoryConfig {
             recipient_delimiter: Some('+'),
             login_limits: LoginLimits::default(),
+            verified_login_ttl: Duration::from_secs(300),
+            verified_login_entries: 10_000,
         }
     }
 }
@@ -48,15 +62,19 @@ pub struct Directory {
     store: Store,
     config: DirectoryConfig,
     login_limiter: LoginLimiter,
+    verified: VerifiedLogins,
 }
 
 impl Directory {
     pub fn new(store: Store, config: DirectoryConfig) -> Directory {
         let login_limiter = LoginLimiter::new(config.login_limits);
+        let verified =
+            VerifiedLogins::new(config.verified_login_ttl, config.verified_login_entries);
         Directory {
             store,
             config,
             login_limiter,
+            verified,
         }
     }
 

@@ -1,8 +1,10 @@
-//! argon2id password hashes in PHC string form. Hashing is deliberately slow, so it
-//! runs on the blocking thread pool, never on the async workers.
+//! argon2id password hashes in PHC string form. Hashing is deliberately slow and takes
+//! 19 MiB a time, so it runs in the bounded pool of [`Argon2Pool`], never on the async
+//! workers.
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use thiserror::Error;
+
+use crate::argon2_pool::{Argon2Pool, PoolError};
 
 #[derive(Debug, Error)]
 pub enum PasswordError {
@@ -10,6 +12,8 @@ pub enum PasswordError {
     Hash(String),
     #[error("password hashing was interrupted")]
     Interrupted,
+    #[error("too many password checks are waiting, try again later")]
+    Busy,
     #[error("a password must not be empty")]
     Empty,
     #[error("a password must be at most 1024 bytes")]
@@ -25,15 +29,21 @@ pub async fn hash_password(password: &str) -> Result<String, PasswordError> {
     if password.len() > MAX_PASSWORD {
         return Err(PasswordError::TooLong);
     }
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|e| PasswordError::Hash(e.to_string()))
-    })
-    .await
-    .map_err(|_| PasswordError::Interrupted)?
+    Argon2Pool::shared()
+        .hash(password)
+        .map_err(PasswordError::from)?
+        .await
+        .map_err(PasswordError::from)
+}
+
+impl From<PoolError> for PasswordError {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Busy => PasswordError::Busy,
+            PoolError::Stopped => PasswordError::Interrupted,
+            PoolError::Hash(text) => PasswordError::Hash(text),
+        }
+    }
 }
 
 /// What is kept of a new password: its argon2id hash and its SCRAM-SHA-256 secrets (see
@@ -47,20 +57,13 @@ pub async fn password_secrets(
     Ok((hash, scram))
 }
 
-/// True when `password` matches `hash`. A malformed stored hash never matches.
-pub async fn verify_password(password: &str, hash: &str) -> bool {
+/// Whether `password` matches `hash`. A malformed stored hash never matches;
+/// [`PasswordError::Busy`] when too many checks are already waiting.
+pub async fn verify_password(password: &str, hash: &str) -> Result<bool, PasswordError> {
     if password.len() > MAX_PASSWORD {
-        return false;
+        return Ok(false);
     }
-    let password = password.to_owned();
-    let hash = hash.to_owned();
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false)
+    Ok(Argon2Pool::shared().verify(password, hash)?.await?)
 }
 
 #[cfg(test)]
@@ -71,9 +74,13 @@ mod tests {
     async fn a_hash_verifies_its_password_only() {
         let hash = hash_password("correct horse").await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &hash).await);
-        assert!(!verify_password("correct horsE", &hash).await);
-        assert!(!verify_password("correct horse", "not a hash").await);
+        assert!(verify_password("correct horse", &hash).await.unwrap());
+        assert!(!verify_password("correct horsE", &hash).await.unwrap());
+        assert!(
+            !verify_password("correct horse", "not a hash")
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

@@ -291,6 +291,17 @@ impl CommandReader {
         }
     }
 
+    /// Gives the buffer's memory back when everything in it has been read and no
+    /// command is in progress, so that a connection waiting for its next command (or in
+    /// IDLE) holds none; the next [`feed`](Self::feed) allocates again.
+    pub fn release_idle(&mut self) {
+        if self.start == self.buffer.len() && self.state == State::Command(Frame::at(self.start)) {
+            self.buffer = Vec::new();
+            self.start = 0;
+            self.state = State::Command(Frame::at(0));
+        }
+    }
+
     /// Octets received and not yet consumed (after STARTTLS these must be discarded).
     pub fn buffered(&self) -> usize {
         self.buffer.len() - self.start

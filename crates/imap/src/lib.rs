@@ -30,6 +30,7 @@
 //! ```
 
 mod command;
+mod map_cache;
 mod reply;
 mod selected;
 mod session;
@@ -82,6 +83,8 @@ pub struct ImapServer {
     config: ImapConfig,
     directory: Directory,
     tls: Option<TlsAcceptor>,
+    /// The latest sequence maps of recently selected mailboxes, shared by sessions.
+    maps: map_cache::MapCache,
 }
 
 impl ImapServer {
@@ -96,6 +99,7 @@ impl ImapServer {
             config,
             directory,
             tls,
+            maps: map_cache::MapCache::new(map_cache::MAX_CACHED_MESSAGES),
         })
     }
 

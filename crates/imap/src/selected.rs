@@ -13,11 +13,14 @@
 //! then stays in the map, marked, until a command that may report it: its number keeps
 //! naming it, and a FETCH of it finds nothing to send.
 
+use std::sync::Arc;
+
 use postcell_imap_proto::{Flag, MessageSet, SequenceSet};
 use postcell_store::{Change, MailboxChanges, MailboxSnapshot, MessageFlags, flags};
 use tokio::sync::broadcast;
 
 use crate::command::search::SearchState;
+use crate::map_cache::SharedMap;
 
 /// One message as the session last reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,17 @@ pub(crate) struct Message {
 }
 
 impl Message {
+    #[cfg(test)]
+    pub fn new(uid: u32, modseq: u64, flags: i64, keywords: &str) -> Message {
+        Message {
+            uid,
+            modseq,
+            flags,
+            keywords: keywords.into(),
+            expunged: false,
+        }
+    }
+
     fn from_row(uid: i64, modseq: i64, flags: i64, keywords: &str) -> Message {
         Message {
             uid: uid_u32(uid),
@@ -81,8 +95,9 @@ pub(crate) struct SelectedMailbox {
     pub mailbox_id: i64,
     pub read_only: bool,
     pub uid_validity: u32,
-    /// Index `n - 1` holds message `n`, in UID order.
-    messages: Vec<Message>,
+    /// Index `n - 1` holds message `n`, in UID order. Shared with other sessions (and
+    /// the node's [`MapCache`](crate::map_cache::MapCache)) until this one changes it.
+    messages: Arc<Vec<Message>>,
     /// Every change up to this MODSEQ is in the map (changes of our own may be newer).
     known_modseq: i64,
     /// Hints that this mailbox changed; `None` after the channel closed.
@@ -117,12 +132,44 @@ impl SelectedMailbox {
             mailbox_id,
             read_only,
             uid_validity: uid_u32(snapshot.uid_validity),
-            messages,
+            messages: Arc::new(messages),
             known_modseq: snapshot.highest_modseq,
             feed: Some(feed),
             hinted: false,
             search: SearchState::default(),
         }
+    }
+
+    /// A map that starts as a shared one; `feed` must have been subscribed before the
+    /// shared map's changes are read (with [`SelectedMailbox::apply`]).
+    pub fn from_shared(
+        mailbox_id: i64,
+        read_only: bool,
+        map: SharedMap,
+        feed: broadcast::Receiver<Change>,
+    ) -> SelectedMailbox {
+        SelectedMailbox {
+            mailbox_id,
+            read_only,
+            uid_validity: map.uid_validity,
+            messages: map.messages,
+            known_modseq: map.modseq,
+            feed: Some(feed),
+            hinted: false,
+            search: SearchState::default(),
+        }
+    }
+
+    /// The map to share with later sessions, when no expunge waits to be reported in it.
+    pub fn shared(&self) -> Option<SharedMap> {
+        if self.messages.iter().any(|m| m.expunged) {
+            return None;
+        }
+        Some(SharedMap {
+            uid_validity: self.uid_validity,
+            modseq: self.known_modseq,
+            messages: Arc::clone(&self.messages),
+        })
     }
 
     /// Message count, unreported expunges included (they keep their numbers).
@@ -206,7 +253,7 @@ impl SelectedMailbox {
         keywords: &str,
     ) -> Option<usize> {
         let index = self.index_of_uid(uid_u32(uid))?;
-        let message = &mut self.messages[index];
+        let message = &mut Arc::make_mut(&mut self.messages)[index];
         if !message.expunged {
             message.modseq = modseq.max(0) as u64;
             message.flags = flags;
@@ -231,7 +278,7 @@ impl SelectedMailbox {
             reported.push((index as u32 + 1, self.messages[index].uid));
         }
         let mut position = 0;
-        self.messages.retain(|_| {
+        Arc::make_mut(&mut self.messages).retain(|_| {
             let keep = removed.binary_search(&position).is_err();
             position += 1;
             keep
@@ -244,7 +291,7 @@ impl SelectedMailbox {
     pub fn apply(&mut self, changes: MailboxChanges, allow_expunge: bool) -> Updates {
         for uid in &changes.expunged {
             if let Some(index) = self.index_of_uid(uid_u32(*uid)) {
-                self.messages[index].expunged = true;
+                Arc::make_mut(&mut self.messages)[index].expunged = true;
             }
         }
         let mut updates = Updates::default();
@@ -254,11 +301,13 @@ impl SelectedMailbox {
             let uid = uid_u32(row.uid);
             match self.index_of_uid(uid) {
                 Some(index) => {
-                    let known = &mut self.messages[index];
-                    if known.expunged {
+                    let modseq = row.modseq.max(0) as u64;
+                    let known = &self.messages[index];
+                    if known.expunged || known.modseq >= modseq {
+                        // Nothing new for this one (a shared map stays shared).
                         continue;
                     }
-                    let modseq = row.modseq.max(0) as u64;
+                    let known = &mut Arc::make_mut(&mut self.messages)[index];
                     if known.flags != row.flags || *known.keywords != *row.keywords {
                         known.flags = row.flags;
                         known.keywords = row.keywords.as_str().into();
@@ -269,12 +318,9 @@ impl SelectedMailbox {
                     }
                 }
                 // Rows come in UID order and new UIDs are above every known one.
-                None if uid > self.largest_uid() => self.messages.push(Message::from_row(
-                    row.uid,
-                    row.modseq,
-                    row.flags,
-                    &row.keywords,
-                )),
+                None if uid > self.largest_uid() => Arc::make_mut(&mut self.messages).push(
+                    Message::from_row(row.uid, row.modseq, row.flags, &row.keywords),
+                ),
                 // Below the largest UID and not in the map: a message this session saw
                 // expunged already; nothing to do.
                 None => {}
@@ -311,7 +357,7 @@ impl SelectedMailbox {
             .filter(|(_, m)| m.expunged)
             .map(|(index, m)| (index as u32 + 1, m.uid))
             .collect();
-        self.messages.retain(|m| !m.expunged);
+        Arc::make_mut(&mut self.messages).retain(|m| !m.expunged);
         reported
     }
 
@@ -429,6 +475,7 @@ mod tests {
             changed,
             expunged,
             highest_modseq: highest,
+            uid_next: 0,
         }
     }
 
@@ -444,6 +491,48 @@ mod tests {
             postcell_imap_proto::CommandBody::Fetch(fetch) => fetch.set,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_shared_map_brought_forward_equals_a_fresh_read_and_others_keep_theirs() {
+        let first = mailbox(&[1, 2, 3, 4]);
+        let shared = first.shared().unwrap();
+        let (sender, receiver) = broadcast::channel(4);
+        drop(sender);
+        let mut second = SelectedMailbox::from_shared(1, false, shared.clone(), receiver);
+        assert!(Arc::ptr_eq(&first.messages, &second.messages));
+        // Since MODSEQ 10: message 2 flagged, 3 expunged, 5 delivered.
+        second.apply(
+            changes(vec![row(2, 11, flags::FLAGGED), row(5, 12, 0)], vec![3], 12),
+            true,
+        );
+        assert_eq!(
+            second.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            [1, 2, 4, 5]
+        );
+        assert!(second.message(1).unwrap().has(flags::FLAGGED));
+        assert_eq!(second.known_modseq(), 12);
+        // The first session's map is as it was, and the shared one too.
+        assert_eq!(first.len(), 4);
+        assert!(!first.message(1).unwrap().has(flags::FLAGGED));
+        assert_eq!(shared.messages.len(), 4);
+        // Changes already in a map (its own STORE) copy nothing.
+        let mut third = SelectedMailbox::from_shared(1, false, second.shared().unwrap(), {
+            let (sender, receiver) = broadcast::channel(4);
+            drop(sender);
+            receiver
+        });
+        third.apply(changes(vec![row(2, 11, flags::FLAGGED)], vec![], 12), true);
+        assert!(Arc::ptr_eq(&second.messages, &third.messages));
+    }
+
+    #[test]
+    fn a_map_with_an_unreported_expunge_is_not_shared() {
+        let mut m = mailbox(&[1, 2, 3]);
+        m.apply(changes(vec![], vec![2], 11), false);
+        assert!(m.shared().is_none());
+        m.take_expunged();
+        assert_eq!(m.shared().unwrap().modseq, 11);
     }
 
     #[test]

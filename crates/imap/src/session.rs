@@ -121,7 +121,10 @@ impl Session {
         loop {
             match self.reader.read_command() {
                 Ok(Progress::Command(command)) => return Ok(command),
-                Ok(Progress::NeedMore) => self.read_more(true).await?,
+                Ok(Progress::NeedMore) => {
+                    self.reader.release_idle();
+                    self.read_more(true).await?
+                }
                 Ok(Progress::NeedContinuation { .. }) => {
                     // The reader checked the size against its limit before asking.
                     self.write_continuation(&Continuation::ready());
@@ -172,7 +175,7 @@ impl Session {
         loop {
             match self.reader.read_line() {
                 Ok(Some(line)) => return Ok(RawLine::Line(line)),
-                Ok(None) => {}
+                Ok(None) => self.reader.release_idle(),
                 Err(_) => return Ok(RawLine::TooLong),
             }
             self.flush().await?;

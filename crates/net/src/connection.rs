@@ -31,6 +31,38 @@ pub enum LineError {
     Io(#[from] io::Error),
 }
 
+/// Reads what the peer sent into `input`. `read_buf` fills spare capacity and only then
+/// grows the length, and `readable` is cancel-safe, so a read cancelled by the caller
+/// (IMAP IDLE waits on the socket and on the change feed at once) leaves the buffer as
+/// it was. On plain TCP with nothing buffered, it waits for the socket to be readable
+/// before taking a buffer, so that an idle connection holds no read buffer.
+async fn read_into(stream: &mut Stream, input: &mut Vec<u8>) -> io::Result<usize> {
+    if let Stream::Plain(tcp) = stream
+        && input.is_empty()
+    {
+        loop {
+            tcp.readable().await?;
+            input.reserve(READ_CHUNK);
+            match tcp.try_read_buf(input) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // A spurious wake-up: wait again without the buffer.
+                    *input = Vec::new();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    // TLS decrypts into its own buffers; with nothing pending, a small read buffer
+    // serves a command line.
+    input.reserve(if input.is_empty() {
+        IDLE_KEEP
+    } else {
+        READ_CHUNK
+    });
+    stream.read_buf(input).await
+}
+
 /// One line as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -41,6 +73,10 @@ pub struct Line {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Buffer capacity a connection keeps between commands; beyond it, an emptied buffer is
+/// given back, so that thousands of idle connections hold next to nothing.
+const IDLE_KEEP: usize = 4 * 1024;
 
 pub struct Connection {
     stream: Option<Stream>,
@@ -63,9 +99,9 @@ impl Connection {
     ) -> Connection {
         Connection {
             stream: Some(Stream::Plain(tcp)),
-            input: Vec::with_capacity(READ_CHUNK),
+            input: Vec::new(),
             consumed: 0,
-            output: Vec::with_capacity(1024),
+            output: Vec::new(),
             peer,
             local,
             idle_timeout: Duration::from_secs(300),
@@ -174,7 +210,9 @@ impl Connection {
 
     fn compact(&mut self) {
         if self.consumed == self.input.len() {
-            self.input.clear();
+            // Everything read: the buffer is given back (plain TCP waits without one,
+            // see `fill`).
+            self.input = Vec::new();
             self.consumed = 0;
         } else if self.consumed > READ_CHUNK {
             self.input.drain(..self.consumed);
@@ -186,12 +224,13 @@ impl Connection {
     /// waiting for an answer we hold.
     async fn fill(&mut self, interruptible: bool) -> Result<(), LineError> {
         self.flush().await?;
+        if self.output.capacity() > IDLE_KEEP {
+            // A large answer went out (a FETCH of many messages): do not keep its
+            // buffer while waiting.
+            self.output = Vec::new();
+        }
         let stream = self.stream.as_mut().ok_or(LineError::Closed)?;
-        // `read_buf` fills spare capacity and only then grows the length, so a read
-        // cancelled by the caller (IMAP IDLE waits on the socket and on the change feed
-        // at once) leaves the buffer as it was.
-        self.input.reserve(READ_CHUNK);
-        let read = stream.read_buf(&mut self.input);
+        let read = read_into(stream, &mut self.input);
         let outcome = if interruptible {
             tokio::select! {
                 r = tokio::time::timeout(self.idle_timeout, read) => Some(r),

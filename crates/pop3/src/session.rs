@@ -389,6 +389,12 @@ async fn login(session: &mut Session, username: &str, password: &str) -> Step {
             tracing::info!(user = ?username, "login to a disabled account");
             return session.bad_command(reply::AUTH_DISABLED);
         }
+        Ok(AuthOutcome::Busy) => {
+            login_metric("busy");
+            tracing::warn!("too many password checks waiting");
+            session.conn.write(reply::AUTH_UNAVAILABLE);
+            return Step::Stay;
+        }
         Err(e) => {
             login_metric("error");
             tracing::warn!(error = %e, "cannot check credentials");

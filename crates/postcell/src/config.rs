@@ -249,11 +249,16 @@ pub struct AuthSection {
     pub lockout: Interval,
     /// Failures older than this are forgotten.
     pub failure_window: Interval,
+    /// How long a successful password check is remembered.
+    pub verified_login_ttl: Interval,
+    /// Successful checks remembered at most; 0 turns the memory off.
+    pub verified_login_entries: usize,
 }
 
 impl Default for AuthSection {
     fn default() -> Self {
         let limits = postcell_directory::LoginLimits::default();
+        let directory = postcell_directory::DirectoryConfig::default();
         AuthSection {
             allow_plaintext: false,
             failures_before_delay: limits.slow_after,
@@ -262,6 +267,8 @@ impl Default for AuthSection {
             failures_before_lockout: limits.lock_after,
             lockout: Interval(limits.lockout),
             failure_window: Interval(limits.window),
+            verified_login_ttl: Interval(directory.verified_login_ttl),
+            verified_login_entries: directory.verified_login_entries,
         }
     }
 }
@@ -869,6 +876,8 @@ impl Config {
                 lockout: self.auth.lockout.0,
                 window: self.auth.failure_window.0,
             },
+            verified_login_ttl: self.auth.verified_login_ttl.0,
+            verified_login_entries: self.auth.verified_login_entries,
         }
     }
 

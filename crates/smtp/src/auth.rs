@@ -114,6 +114,10 @@ pub(crate) async fn authenticate(
             slow_down(limiter.failed(peer)).await;
             ("failure", reply::AUTH_FAILED)
         }
+        Ok(AuthOutcome::Busy) => {
+            tracing::warn!("too many password checks waiting");
+            ("busy", reply::AUTH_TEMPORARY_FAILURE)
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot check credentials");
             ("error", reply::AUTH_TEMPORARY_FAILURE)

@@ -77,6 +77,8 @@ pub struct MailboxChanges {
     pub changed: Vec<MessageMeta>,
     pub expunged: Vec<i64>,
     pub highest_modseq: i64,
+    /// The mailbox's UIDNEXT as of the same read.
+    pub uid_next: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,8 +221,8 @@ impl Store {
         dispatch!(&self.pool, read, |p| {
             // One snapshot for all three reads, so the MODSEQ matches the rows.
             let mut tx = p.begin().await?;
-            let highest_modseq: i64 =
-                sqlx::query_scalar("SELECT highest_modseq FROM mailboxes WHERE id = $1")
+            let (highest_modseq, uid_next): (i64, i64) =
+                sqlx::query_as("SELECT highest_modseq, uid_next FROM mailboxes WHERE id = $1")
                     .bind(mailbox_id)
                     .fetch_optional(&mut *tx)
                     .await?
@@ -245,6 +247,7 @@ impl Store {
                 changed,
                 expunged,
                 highest_modseq,
+                uid_next,
             })
         })
     }

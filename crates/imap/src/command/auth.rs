@@ -88,6 +88,9 @@ async fn password_outcome(
         Ok(AuthOutcome::Success(account)) => logged_in(session, tag, &account),
         Ok(AuthOutcome::Failure) => failed(session, tag).await,
         Ok(AuthOutcome::Disabled) => disabled(session, tag).await,
+        Ok(AuthOutcome::Busy) => {
+            temporary_failure(session, tag, "too many password checks waiting")
+        }
         Err(error) => temporary_failure(session, tag, &error.to_string()),
     }
 }

@@ -138,6 +138,11 @@ pub(crate) async fn delete(
         return;
     }
     let store = session.store().clone();
+    // SQLite may give a deleted mailbox's id to the next one created: the node's shared
+    // map of it must go with it.
+    if let Ok(Some(mailbox)) = store.mailbox_by_name(account_id, name.as_str()).await {
+        session.server.maps.forget(mailbox.id);
+    }
     match store.delete_mailbox(account_id, name.as_str()).await {
         Ok(()) => session.write_status(StatusResponse::ok(Some(tag), "DELETE completed")),
         Err(error) => unavailable(session, tag, &error),

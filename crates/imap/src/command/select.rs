@@ -79,17 +79,14 @@ pub(crate) async fn select(
             return State::Authenticated(login);
         }
     };
-    // Subscribed before the read, so no change can fall between the two.
-    let feed = store.feed().subscribe();
-    let snapshot = match store.mailbox_snapshot(mailbox.id).await {
-        Ok(snapshot) => snapshot,
+    let (selected, uid_next) = match open(session, &mailbox, read_only).await {
+        Ok(opened) => opened,
         Err(error) => {
             unavailable(session, tag, &error);
             return State::Authenticated(login);
         }
     };
-    let (uid_next, highest_modseq) = (snapshot.uid_next, snapshot.highest_modseq);
-    let selected = SelectedMailbox::new(mailbox.id, read_only, snapshot, feed);
+    let highest_modseq = selected.known_modseq();
 
     session.write_data(&Data::Flags(system_flags()));
     session.write_status(StatusResponse::ok(None, "Flags permitted").with_code(
@@ -139,6 +136,46 @@ pub(crate) async fn select(
         StatusResponse::ok(Some(tag), format!("{command} completed")).with_code(code),
     );
     State::Selected(login, selected)
+}
+
+/// The session's map of `mailbox` and its UIDNEXT: the node's shared map of it brought
+/// up to date with the changes since, or else the whole mailbox read at once.
+async fn open(
+    session: &Session,
+    mailbox: &postcell_store::Mailbox,
+    read_only: bool,
+) -> Result<(SelectedMailbox, i64), StoreError> {
+    let store = session.store();
+    let maps = &session.server.maps;
+    // Subscribed before the read, so no change can fall between the two.
+    let feed = store.feed().subscribe();
+    if let Some(shared) = maps.get(mailbox.id)
+        && i64::from(shared.uid_validity) == mailbox.uid_validity
+    {
+        let since = shared.modseq;
+        let changes = store.changes_since(mailbox.id, since).await?;
+        // A mailbox known below the cached MODSEQ is not the one cached (a deleted
+        // mailbox's id taken again): read it whole.
+        if changes.highest_modseq >= since {
+            let uid_next = changes.uid_next;
+            let mut selected = SelectedMailbox::from_shared(mailbox.id, read_only, shared, feed);
+            // Nothing was reported to this client yet: the updates are the map.
+            selected.apply(changes, true);
+            if let Some(map) = selected.shared() {
+                maps.offer(mailbox.id, map);
+            }
+            let uid_next = uid_next.max(i64::from(selected.largest_uid()) + 1);
+            return Ok((selected, uid_next));
+        }
+        maps.forget(mailbox.id);
+    }
+    let snapshot = store.mailbox_snapshot(mailbox.id).await?;
+    let uid_next = snapshot.uid_next;
+    let selected = SelectedMailbox::new(mailbox.id, read_only, snapshot, feed);
+    if let Some(map) = selected.shared() {
+        maps.offer(mailbox.id, map);
+    }
+    Ok((selected, uid_next))
 }
 
 /// QRESYNC (RFC 7162 section 3.2.5.1): what the client missed since its MODSEQ. Every
@@ -233,7 +270,14 @@ pub(crate) async fn sync(
             .changes_since(selected.mailbox_id, selected.known_modseq())
             .await
         {
-            Ok(changes) => selected.apply(changes, allow_expunge),
+            Ok(changes) => {
+                let updates = selected.apply(changes, allow_expunge);
+                // A clean map known further: later SELECTs start from it.
+                if allow_expunge && let Some(map) = selected.shared() {
+                    session.server.maps.offer(selected.mailbox_id, map);
+                }
+                updates
+            }
             Err(error) => return sync_failed(&error),
         },
         Err(error) => return sync_failed(&error),
