@@ -35,8 +35,10 @@ const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 )]
 struct Args {
     /// SMTP server to load, host:port; must resolve to a loopback address.
-    #[arg(long, default_value = "127.0.0.1:2525")]
-    target: String,
+    /// Repeatable: connection c goes to target c mod (number of targets), so the
+    /// nodes of a cell share the connections evenly.
+    #[arg(long = "target", default_value = "127.0.0.1:2525")]
+    targets: Vec<String>,
     /// Number of messages to deliver.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     messages: u64,
@@ -160,7 +162,7 @@ impl WorkerResult {
 }
 
 struct Shared {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     next: AtomicU64,
     total: u64,
     deadline: Instant,
@@ -198,7 +200,10 @@ fn main() -> ExitCode {
 /// Runs the load and prints the report; Ok(true) if every message was accepted.
 async fn run(args: Args) -> Result<bool> {
     let recipients = load_recipients(&args)?;
-    let addr = resolve_loopback(&args.target).await?;
+    let mut addrs = Vec::new();
+    for target in &args.targets {
+        addrs.push(resolve_loopback(target).await?);
+    }
     let seed = args.seed.unwrap_or_else(rand::random);
     let now_unix = unix_now();
     let run_id = format!("{:x}.{:08x}", now_unix as u64, rand::random::<u32>());
@@ -210,7 +215,7 @@ async fn run(args: Args) -> Result<bool> {
     let started = Instant::now();
     let started_unix = unix_now();
     let shared = Arc::new(Shared {
-        addr,
+        addrs,
         next: AtomicU64::new(0),
         total: args.messages,
         deadline: started + Duration::from_secs(args.max_seconds),
@@ -225,7 +230,8 @@ async fn run(args: Args) -> Result<bool> {
     for c in 0..args.connections {
         let shared = Arc::clone(&shared);
         let rng = StdRng::seed_from_u64(seed.wrapping_add(u64::from(c)));
-        tasks.spawn(worker(shared, rng));
+        let addr = shared.addrs[c as usize % shared.addrs.len()];
+        tasks.spawn(worker(shared, rng, addr));
     }
     // Every I/O step is already cut at the deadline; this is a second bound.
     let hard_bound = Duration::from_secs(args.max_seconds) + Duration::from_secs(10);
@@ -288,7 +294,12 @@ async fn run(args: Args) -> Result<bool> {
         finished_unix,
         machine,
         config: Config {
-            target: addr.to_string(),
+            target: shared
+                .addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             messages: args.messages,
             size_bytes: args.size,
             message_bytes,
@@ -315,7 +326,7 @@ async fn run(args: Args) -> Result<bool> {
 
 /// One connection: takes message numbers until none are left, reconnecting
 /// after a failure, giving up after a few failures in a row.
-async fn worker(shared: Arc<Shared>, mut rng: StdRng) -> WorkerResult {
+async fn worker(shared: Arc<Shared>, mut rng: StdRng, addr: SocketAddr) -> WorkerResult {
     let mut out = WorkerResult::default();
     let mut session: Option<Session> = None;
     let mut failures = 0u32;
@@ -329,14 +340,7 @@ async fn worker(shared: Arc<Shared>, mut rng: StdRng) -> WorkerResult {
         }
         out.attempted += 1;
         if session.is_none() {
-            match Session::connect(
-                shared.addr,
-                &shared.helo,
-                shared.io_timeout,
-                shared.deadline,
-            )
-            .await
-            {
+            match Session::connect(addr, &shared.helo, shared.io_timeout, shared.deadline).await {
                 Ok(s) => {
                     out.connects += 1;
                     session = Some(s);

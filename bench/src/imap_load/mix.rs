@@ -268,7 +268,7 @@ pub async fn run(args: Args) -> Result<bool> {
     };
     let complete = total.completed == args.sessions;
     let config = Config {
-        target: shared.run.addr.to_string(),
+        target: shared.run.target_list(),
         users: shared.run.users.len(),
         mailbox: args.mailbox,
         clients: args.clients,
@@ -407,7 +407,7 @@ async fn client(shared: Arc<Shared>, mut rng: StdRng) -> ClientResult {
         out.started += 1;
         let user = &shared.run.users[(index % shared.run.users.len() as u64) as usize];
         let t0 = Instant::now();
-        match one_session(&shared, user, &mut rng, &mut out).await {
+        match one_session(&shared, index, user, &mut rng, &mut out).await {
             Ok(()) => {
                 failures = 0;
                 out.completed += 1;
@@ -454,13 +454,14 @@ fn contains(response: &[u8], item: &[u8]) -> bool {
 
 async fn one_session(
     shared: &Shared,
+    index: u64,
     user: &str,
     rng: &mut StdRng,
     out: &mut ClientResult,
 ) -> Result<()> {
     let run = &shared.run;
     let t = Instant::now();
-    let mut client = session::connect(run, 64 * 1024).await?;
+    let mut client = session::connect_to(run, index, 64 * 1024).await?;
     out.latency_us
         .entry("connect")
         .or_default()

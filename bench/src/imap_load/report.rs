@@ -18,8 +18,11 @@ pub const ERROR_SAMPLES: usize = 5;
 #[derive(clap::Args, Debug, Clone)]
 pub struct Common {
     /// IMAP server (plain TCP), host:port; must resolve to a loopback address.
-    #[arg(long, default_value = "127.0.0.1:143")]
-    pub target: String,
+    /// Repeatable (imap-mix): session n goes to target n mod (number of targets),
+    /// so the nodes of a cell share the sessions evenly; the other workloads and
+    /// the mix's warm-up use the first.
+    #[arg(long = "target", default_value = "127.0.0.1:143")]
+    pub targets: Vec<String>,
     /// An account to log in as (repeatable); sessions take them in turn.
     #[arg(long = "user")]
     pub users: Vec<String>,
@@ -50,7 +53,9 @@ pub struct Common {
 
 /// The resolved target and the run's bounds.
 pub struct Run {
+    /// The first target.
     pub addr: SocketAddr,
+    pub addrs: Vec<SocketAddr>,
     pub users: Vec<String>,
     pub password: String,
     pub io_timeout: Duration,
@@ -58,9 +63,24 @@ pub struct Run {
     pub server: Option<ServerProcesses>,
 }
 
+impl Run {
+    /// Every target, comma separated, for the report.
+    pub fn target_list(&self) -> String {
+        self.addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 impl Common {
     pub async fn resolve(&self) -> Result<Run> {
-        let addr = resolve_loopback(&self.target).await?;
+        let mut addrs = Vec::new();
+        for target in &self.targets {
+            addrs.push(resolve_loopback(target).await?);
+        }
+        let addr = addrs[0];
         let users = self.load_users()?;
         let server = if self.server_pids.is_empty() {
             None
@@ -69,6 +89,7 @@ impl Common {
         };
         Ok(Run {
             addr,
+            addrs,
             users,
             password: self.password.clone(),
             io_timeout: Duration::from_secs(self.io_timeout),

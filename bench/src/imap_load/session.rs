@@ -6,7 +6,13 @@ use postcell_bench::imap::{Client, Completion, quote, untagged_number};
 use crate::report::Run;
 
 pub async fn connect(run: &Run, read_buffer: usize) -> Result<Client> {
-    Client::connect(run.addr, run.io_timeout, run.deadline, read_buffer).await
+    connect_to(run, 0, read_buffer).await
+}
+
+/// Connects to target `which` mod the number of targets.
+pub async fn connect_to(run: &Run, which: u64, read_buffer: usize) -> Result<Client> {
+    let addr = run.addrs[(which % run.addrs.len() as u64) as usize];
+    Client::connect(addr, run.io_timeout, run.deadline, read_buffer).await
 }
 
 /// LOGIN; anything but OK is an error. The completion's text may carry a
