@@ -9,6 +9,11 @@
 #   --size S              SIZE              message size: 4k, 64k, bytes (4k)
 #   --connections "A B"   CONNECTIONS       connection counts, one run each
 #                                           (space or comma separated)  ("1 10 50")
+#   --rate R              RATE              open loop: R messages/s arrive at a
+#                                           fixed rate whatever the replies,
+#                                           for DURATION seconds (R x DURATION
+#                                           messages; --messages is ignored)
+#   --duration S          DURATION          open-loop run length         (60)
 #   --servers "A B"       SERVERS           which servers: postcell postfix
 #                                           ("postcell postfix")
 #   --warmup N            WARMUP            unmeasured messages per server (50)
@@ -22,24 +27,23 @@
 #   --no-build            BUILD=0           use the binaries already in target/release
 #   -h, --help
 #
-# Writes RESULTS_DIR/smtp-ingest-DATE.json and .md and prints the Markdown
-# table. See bench/README.md for what each figure means.
+# Writes RESULTS_DIR/smtp-ingest-DATE.json and .md (smtp-open-loop-DATE with
+# --rate) and prints the Markdown table. See bench/README.md for what each
+# figure means.
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MESSAGES=${MESSAGES:-2000}
 SIZE=${SIZE:-4k}
 CONNECTIONS=${CONNECTIONS:-"1 10 50"}
+RATE=${RATE:-}
+DURATION=${DURATION:-60}
 SERVERS=${SERVERS:-"postcell postfix"}
 WARMUP=${WARMUP:-50}
 MAX_SECONDS=${MAX_SECONDS:-600}
 DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-600}
-WORK=${WORK:-}
-RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
-KEEP=${KEEP:-0}
-BUILD=${BUILD:-1}
 
 USERS=10
 DOMAIN=bench.test
@@ -52,29 +56,38 @@ usage() {
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-    --messages) MESSAGES=$2; shift 2 ;;
-    --size) SIZE=$2; shift 2 ;;
-    --connections) CONNECTIONS=$2; shift 2 ;;
-    --servers | --only) SERVERS=$2; shift 2 ;;
-    --warmup) WARMUP=$2; shift 2 ;;
-    --max-seconds) MAX_SECONDS=$2; shift 2 ;;
-    --delivery-timeout) DELIVERY_TIMEOUT=$2; shift 2 ;;
-    --work) WORK=$2; shift 2 ;;
-    --results-dir) RESULTS_DIR=$2; shift 2 ;;
-    --keep) KEEP=1; shift ;;
-    --no-build) BUILD=0; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+    --messages) need_value "$1" $#; MESSAGES=$2; shift 2 ;;
+    --size) need_value "$1" $#; SIZE=$2; shift 2 ;;
+    --connections) need_value "$1" $#; CONNECTIONS=$2; shift 2 ;;
+    --rate) need_value "$1" $#; RATE=$2; shift 2 ;;
+    --duration) need_value "$1" $#; DURATION=$2; shift 2 ;;
+    --servers | --only) need_value "$1" $#; SERVERS=$2; shift 2 ;;
+    --warmup) need_value "$1" $#; WARMUP=$2; shift 2 ;;
+    --max-seconds) need_value "$1" $#; MAX_SECONDS=$2; shift 2 ;;
+    --delivery-timeout) need_value "$1" $#; DELIVERY_TIMEOUT=$2; shift 2 ;;
+    *)
+        common_option "$@" || { echo "unknown option: $1 (see --help)" >&2; exit 2; }
+        shift "$SHIFT"
+        ;;
     esac
 done
 
 CONNECTIONS=${CONNECTIONS//,/ }
 SERVERS=${SERVERS//,/ }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in MESSAGES WARMUP MAX_SECONDS DELIVERY_TIMEOUT; do
+for v in MESSAGES WARMUP MAX_SECONDS DELIVERY_TIMEOUT DURATION; do
     is_uint "${!v}" || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 [[ $MESSAGES -ge 1 ]] || { echo "MESSAGES must be at least 1" >&2; exit 2; }
+BENCHMARK=smtp-ingest
+if [[ -n $RATE ]]; then
+    [[ $RATE =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v r="$RATE" 'BEGIN { exit !(r > 0) }' \
+        || { echo "RATE must be a positive number of messages/s, not '$RATE'" >&2; exit 2; }
+    [[ $DURATION -ge 1 ]] || { echo "DURATION must be at least 1" >&2; exit 2; }
+    MESSAGES=$(awk -v r="$RATE" -v d="$DURATION" 'BEGIN { n = int(r * d); print (n < 1 ? 1 : n) }')
+    # The load generator stops starting messages at the end of the duration;
+    # what is in flight then gets the usual bound.
+    BENCHMARK=smtp-open-loop
+fi
 for c in $CONNECTIONS; do
     if ! is_uint "$c" || [[ $c -lt 1 ]]; then echo "bad connection count '$c'" >&2; exit 2; fi
 done
@@ -83,24 +96,10 @@ for s in $SERVERS; do
 done
 has_server() { [[ " $SERVERS " == *" $1 "* ]]; }
 
-export PATH="$PATH:/usr/sbin:/sbin"
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
 command -v jq >/dev/null || die "jq is needed (apt-get install -y jq)"
 
 # ---------------------------------------------------------------- scratch
-WORK_CREATED=0
-if [[ -z $WORK ]]; then
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/postcell-bench.XXXXXX")
-    WORK_CREATED=1
-elif [[ ! -e $WORK ]]; then
-    mkdir -p "$WORK"
-    WORK_CREATED=1
-fi
-WORK=$(cd "$WORK" && pwd)
-# Postfix daemons and the delivery user must be able to reach their dirs.
-chmod 755 "$WORK"
+make_work
 
 POSTCELL_PID=
 POSTFIX_CONF=
@@ -157,13 +156,7 @@ cleanup() {
         # We installed postfix in this run: leave no system instance running.
         postfix stop >/dev/null 2>&1 || true
     fi
-    if [[ $KEEP == 1 ]]; then
-        log "kept $WORK"
-    elif [[ $WORK_CREATED == 1 ]]; then
-        rm -rf "$WORK"
-    else
-        log "left $WORK in place (it existed before this run)"
-    fi
+    cleanup_work
     exit "$rc"
 }
 trap cleanup EXIT
@@ -171,35 +164,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-    local p i
-    for ((i = 0; i < 200; i++)); do
-        p=$(shuf -i 20000-59999 -n 1)
-        if ! port_open "$p" && { ! command -v ss >/dev/null || [[ -z $(ss -Hltn "sport = :$p") ]]; }; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# wait_port PORT SECONDS [PID]: until something listens, bounded.
-wait_port() {
-    local port=$1 secs=$2 pid=${3:-} i
-    for ((i = 0; i < secs * 10; i++)); do
-        port_open "$port" && return 0
-        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-            return 1
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-now() { date +%s.%N; }
-
 maildir_count() {
     find "$WORK/maildirs" -type f -path '*/new/*' 2>/dev/null | wc -l
 }
@@ -208,33 +172,30 @@ recipients_file=$WORK/recipients.txt
 : >"$recipients_file"
 for ((i = 1; i <= USERS; i++)); do echo "user$i@$DOMAIN" >>"$recipients_file"; done
 
-fs_type=$(df -PT "$WORK" | awk 'NR == 2 { print $2 }')
-if [[ $fs_type == tmpfs ]]; then
-    log "warning: $WORK is on tmpfs, where fsync costs nothing; set TMPDIR or --work to a disk"
-fi
+fs_type=$FS_TYPE
 
 # ---------------------------------------------------------------- build
-if [[ $BUILD == 1 ]]; then
-    pkgs=(-p postcell-bench)
-    has_server postcell && pkgs+=(-p postcell)
-    log "building ${pkgs[*]} (release)"
-    (cd "$ROOT" && cargo build --release "${pkgs[@]}") >&2
-fi
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-LOAD=$TARGET_DIR/release/smtp-load
-POSTCELL=$TARGET_DIR/release/postcell
-[[ -x $LOAD ]] || die "$LOAD not found (build with: cargo build --release -p postcell-bench)"
-if has_server postcell; then
-    [[ -x $POSTCELL ]] || die "$POSTCELL not found (build with: cargo build --release -p postcell)"
-fi
+pkgs=(postcell-bench)
+has_server postcell && pkgs+=(postcell)
+build_release "${pkgs[@]}"
+LOAD=$(target_binary smtp-load)
+POSTCELL=
+if has_server postcell; then POSTCELL=$(target_binary postcell); fi
+LOAD_START=$(load_average)
 
 # run_load NAME PORT CONNECTIONS MESSAGES OUT: one smtp-load run, JSON to OUT.
 run_load() {
-    local name=$1 port=$2 conns=$3 n=$4 out=$5 rc=0
+    local name=$1 port=$2 conns=$3 n=$4 out=$5 rate=${6:-} rc=0 open_loop=() bound=$MAX_SECONDS
+    if [[ -n $rate ]]; then
+        # RATE x DURATION messages: the last one is due just before DURATION.
+        # The bound leaves a backlog time to drain, and is reported if hit.
+        open_loop=(--rate "$rate")
+        bound=$((DURATION + 60))
+    fi
     "$LOAD" --target "127.0.0.1:$port" --messages "$n" --size "$SIZE" \
         --connections "$conns" --recipients-file "$recipients_file" \
-        --from "loadgen@load.test" --helo load.test \
-        --max-seconds "$MAX_SECONDS" --label "$name" --json >"$out" || rc=$?
+        --from "loadgen@load.test" --helo load.test "${open_loop[@]}" \
+        --max-seconds "$bound" --label "$name" --json >"$out" || rc=$?
     if ! jq -e .result "$out" >/dev/null 2>&1; then
         die "smtp-load against $name gave no report (exit $rc)"
     fi
@@ -270,6 +231,13 @@ bench_postcell() {
         END { if (!seen) exit 3 }
     ' "$conf" >"$conf.new" || die "no smtp = line in the [listen] table of $conf"
     mv "$conf.new" "$conf"
+    # The mx role checks SPF, DKIM and DMARC of every message (Postfix here does
+    # none). This machine has no network: a static resolver answers from the
+    # records given and sends nothing, so the checks run in full (SPF passes for
+    # the load generator's domain) without waiting on DNS timeouts.
+    if ! grep -q '^[[:space:]]*\[dns\]' "$conf"; then
+        printf '\n[dns]\nresolver = "static"\nrecords = ["load.test TXT v=spf1 ip4:127.0.0.1 -all"]\n' >>"$conf"
+    fi
     log "postcell: serving SMTP on 127.0.0.1:$port"
     "$POSTCELL" --config "$conf" serve >"$WORK/postcell.log" 2>&1 &
     POSTCELL_PID=$!
@@ -284,7 +252,7 @@ bench_postcell() {
     for c in $CONNECTIONS; do
         out=$WORK/postcell-c$c.json
         log "postcell: $MESSAGES x $SIZE over $c connection(s)"
-        run_load postcell "$port" "$c" "$MESSAGES" "$out"
+        run_load postcell "$port" "$c" "$MESSAGES" "$out" "$RATE"
         # 250 from Postcell means committed to the mailbox store: delivered.
         jq -c --argjson c "$c" '{server: "postcell", connections: $c,
             accepted: .result.accepted,
@@ -423,7 +391,7 @@ EOF
         out=$WORK/postfix-c$c.json
         n0=$(maildir_count)
         log "postfix: $MESSAGES x $SIZE over $c connection(s)"
-        run_load postfix "$port" "$c" "$MESSAGES" "$out"
+        run_load postfix "$port" "$c" "$MESSAGES" "$out" "$RATE"
         accepted=$(jq .result.accepted "$out")
         want=$((n0 + accepted))
         status=true
@@ -458,10 +426,9 @@ if has_server postcell; then bench_postcell; fi
 if has_server postfix; then bench_postfix; fi
 
 # ---------------------------------------------------------------- report
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$RESULTS_DIR"
-json=$RESULTS_DIR/smtp-ingest-$stamp.json
-md=$RESULTS_DIR/smtp-ingest-$stamp.md
+result_paths "$BENCHMARK"
+json=$RESULT_JSON
+md=$RESULT_MD
 postfix_version=null
 if has_server postfix; then
     postfix_version=$(postconf -c "$WORK/postfix/etc" -h mail_version 2>/dev/null | jq -R . || echo null)
@@ -473,17 +440,30 @@ if has_server postcell; then
 fi
 
 jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg size "$SIZE" \
+    --arg benchmark "$BENCHMARK" --arg rate "$RATE" --argjson duration "$DURATION" \
     --argjson messages "$MESSAGES" --argjson warmup "$WARMUP" \
+    --arg load_start "$LOAD_START" --arg load_end "$(load_average)" \
     --arg fs "$fs_type" --argjson pfv "$postfix_version" --argjson pcv "$postcell_version" '
     def pick($runs; $s; $c): $runs | map(select(.server == $s and .connections == $c)) | .[0];
     def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else $a / $b end;
+    def figure($w; $name; $unit; $better; $pc; $pf; $note):
+        ratio($pc; $pf) as $r
+        | {workload: $w, figure: $name, unit: $unit, better: $better,
+           postcell: $pc, peer: "postfix", postfix: $pf, ratio: $r,
+           postcell_ahead: (if $r == null then null elif $better == "higher" then $r > 1 else $r < 1 end),
+           note: $note};
     . as $runs
-    | {benchmark: "smtp-ingest",
+    | ($runs[0].load.config.message_bytes // null) as $bytes
+    | {benchmark: $benchmark,
        date: $date,
        machine: ($runs[0].load.machine // null),
+       load_average_start: $load_start,
+       load_average_end: $load_end,
        filesystem: $fs,
        params: {messages: $messages, size: $size, warmup: $warmup,
-                message_bytes: ($runs[0].load.config.message_bytes // null),
+                message_bytes: $bytes,
+                rate: (if $rate == "" then null else ($rate | tonumber) end),
+                duration_seconds: (if $rate == "" then null else $duration end),
                 connections: ($runs | map(.connections) | unique)},
        versions: {postcell: $pcv, postfix: $pfv},
        runs: $runs,
@@ -495,6 +475,32 @@ jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg size "$SIZE" \
             postfix_delivered_per_second: $pf.delivered_per_second,
             ratio_postcell_vs_postfix_delivered: ratio($pc.delivered_per_second; $pf.delivered_per_second),
             ratio_postcell_vs_postfix_acknowledged: ratio($pc.delivered_per_second; $pf.acknowledged_per_second)}))}
+    # The rows of the one table bench/run writes (the shape imap.sh uses too).
+    | .figures = [(.comparison[] as $c
+         | pick($runs; "postcell"; $c.connections) as $pc | pick($runs; "postfix"; $c.connections) as $pf
+         | ($pc.load.result // null) as $x | ($pf.load.result // null) as $y
+         | if $rate == "" then
+             ("smtp-ingest \($bytes) B, \($c.connections) conn") as $w
+             | figure($w; "messages/s delivered"; "1/s"; "higher"; $c.postcell_per_second; $c.postfix_delivered_per_second;
+                      "Postcell 250 = committed to the mailbox; Postfix: until in the Maildir"),
+               figure($w; "messages/s acknowledged"; "1/s"; "higher"; $c.postcell_per_second; $c.postfix_acknowledged_per_second;
+                      "Postfix 250 = in its queue, not yet delivered"),
+               figure($w; "end of DATA to 250, p50"; "ms"; "lower"; $x.latency_end_of_data_ms.p50; $y.latency_end_of_data_ms.p50; null),
+               figure($w; "end of DATA to 250, p99"; "ms"; "lower"; $x.latency_end_of_data_ms.p99; $y.latency_end_of_data_ms.p99; null),
+               figure($w; "errors"; "messages"; "lower"; $x.errors; $y.errors; null)
+           else
+             ("smtp-open-loop \($rate)/s offered, \($bytes) B, \($c.connections) conn, \($duration) s") as $w
+             | figure($w; "messages/s sustained"; "1/s"; "higher"; $c.postcell_per_second; $c.postfix_delivered_per_second;
+                      "accepted (Postcell) or delivered to Maildir (Postfix) over the whole run"),
+               figure($w; "arrival to 250, p50"; "ms"; "lower"; $x.latency_from_arrival_ms.p50; $y.latency_from_arrival_ms.p50; null),
+               figure($w; "arrival to 250, p99"; "ms"; "lower"; $x.latency_from_arrival_ms.p99; $y.latency_from_arrival_ms.p99;
+                      "from the due time of each arrival: waiting for a free connection counts"),
+               figure($w; "late starts"; "messages"; "lower"; $x.late_starts; $y.late_starts;
+                      "arrivals that found every connection busy for more than 10 ms"),
+               figure($w; "errors and not sent"; "messages"; "lower";
+                      (if $x == null then null else $x.errors + $x.not_sent end);
+                      (if $y == null then null else $y.errors + $y.not_sent end); null)
+           end)]
     ' "$RUNS" >"$json"
 
 jq -r '
@@ -502,20 +508,32 @@ jq -r '
     def f2: if . == null then "–" else (. * 100 | round / 100 | tostring) end;
     def lat: if . == null then "–" else "\(.load.result.latency_end_of_data_ms.p50 | f2) / \(.load.result.latency_end_of_data_ms.p99 | f2)" end;
     def tot: if . == null then "–" else "\(.load.result.latency_message_ms.p50 | f2) / \(.load.result.latency_message_ms.p99 | f2)" end;
+    def arr: if . == null then "–" else "\(.load.result.latency_from_arrival_ms.p50 | f2) / \(.load.result.latency_from_arrival_ms.p99 | f2)" end;
+    def late: if . == null then "–" else "\(.load.result.late_starts)" end;
+    def lost: if . == null then "–" else "\(.load.result.errors + .load.result.not_sent)\(if .delivery_complete then "" else " (delivery incomplete)" end)" end;
     def errs: if . == null then "–" else "\(.load.result.errors)\(if .delivery_complete then "" else " (delivery incomplete)" end)" end;
     . as $r
-    | "## SMTP ingest: Postcell vs Postfix",
+    | "## SMTP \(if $r.params.rate == null then "ingest" else "open loop, \($r.params.rate) messages/s offered for \($r.params.duration_seconds) s" end): Postcell vs Postfix",
       "",
-      "\($r.date) · \($r.machine.cpu_model // "unknown CPU"), \($r.machine.cores // "?") cores, \((($r.machine.memory_total_bytes // 0) / 1073741824 * 10 | round / 10)) GiB · \($r.filesystem) · Postcell \($r.versions.postcell // "–") · Postfix \($r.versions.postfix // "–")",
+      "\($r.date) · \($r.machine.cpu_model // "unknown CPU"), \($r.machine.cores // "?") cores, \((($r.machine.memory_total_bytes // 0) / 1073741824 * 10 | round / 10)) GiB · \($r.filesystem) · Postcell \($r.versions.postcell // "–") · Postfix \($r.versions.postfix // "–") · load average \($r.load_average_start) at the start, \($r.load_average_end) at the end",
       "",
       "\($r.params.messages) messages of \($r.params.message_bytes // $r.params.size) bytes per run, 10 recipients, after a \($r.params.warmup)-message warm-up. Rates in messages/s; latencies in ms, p50 / p99.",
       "",
+      (if $r.params.rate == null then
       "| connections | Postcell msg/s (250 = in mailbox) | Postfix msg/s acknowledged (250 = queued) | Postfix msg/s delivered to Maildir | **Postcell / Postfix delivered** | Postcell / Postfix acknowledged | Postcell end-of-DATA→250 | Postfix end-of-DATA→250 | Postcell per message | Postfix per message | errors Postcell / Postfix |",
       "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
       ($r.comparison[] as $c
         | ($r.runs | map(select(.server == "postcell" and .connections == $c.connections)) | first) as $pc
         | ($r.runs | map(select(.server == "postfix" and .connections == $c.connections)) | first) as $pf
         | "| \($c.connections) | \($c.postcell_per_second | f1) | \($c.postfix_acknowledged_per_second | f1) | \($c.postfix_delivered_per_second | f1) | **\($c.ratio_postcell_vs_postfix_delivered | f2)** | \($c.ratio_postcell_vs_postfix_acknowledged | f2) | \($pc | lat) | \($pf | lat) | \($pc | tot) | \($pf | tot) | \($pc | errs) / \($pf | errs) |")
+      else
+      "| connections | Postcell msg/s sustained (250 = in mailbox) | Postfix msg/s acknowledged | Postfix msg/s delivered to Maildir | **Postcell / Postfix delivered** | Postcell arrival→250 | Postfix arrival→250 | late starts Postcell / Postfix | errors + not sent Postcell / Postfix |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      ($r.comparison[] as $c
+        | ($r.runs | map(select(.server == "postcell" and .connections == $c.connections)) | first) as $pc
+        | ($r.runs | map(select(.server == "postfix" and .connections == $c.connections)) | first) as $pf
+        | "| \($c.connections) | \($c.postcell_per_second | f1) | \($c.postfix_acknowledged_per_second | f1) | \($c.postfix_delivered_per_second | f1) | **\($c.ratio_postcell_vs_postfix_delivered | f2)** | \($pc | arr) | \($pf | arr) | \($pc | late) / \($pf | late) | \($pc | lost) / \($pf | lost) |")
+      end)
     ' "$json" >"$md"
 
 echo

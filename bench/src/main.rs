@@ -1,6 +1,12 @@
 //! smtp-load: delivers N messages of size S over C concurrent SMTP
 //! connections to a server on this machine, and reports messages/s and
 //! latency percentiles. Load goes to loopback addresses only.
+//!
+//! By default the load is closed-loop: each connection sends its next message
+//! as soon as the previous one is answered. With `--rate R` it is open-loop:
+//! message i arrives at `start + i / R` whatever the server's replies, and its
+//! latency counts from that arrival, so a server that falls behind shows the
+//! queueing delay instead of hiding it (no coordinated omission).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +32,9 @@ use postcell_bench::stats::{Summary, micros, summarize, unix_now};
 const ERROR_SAMPLES: usize = 5;
 /// A connection gives up after this many failures in a row.
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+/// Open loop: a message that starts later than this after its due time waited
+/// for a free connection.
+const LATE_START: Duration = Duration::from_millis(10);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -67,6 +76,12 @@ struct Args {
     /// Longest wait for any one reply or write, in seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     io_timeout: u64,
+    /// Open-loop arrivals: messages per second offered at a fixed rate, whatever
+    /// the replies; message i is due at start + i / RATE and waits for a free
+    /// connection if all are busy. Without it, each connection sends as fast as
+    /// it is answered.
+    #[arg(long, value_parser = parse_rate)]
+    rate: Option<f64>,
     /// Seed for the choice of recipients (random if not given).
     #[arg(long)]
     seed: Option<u64>,
@@ -106,6 +121,8 @@ struct Config {
     max_seconds: u64,
     io_timeout_seconds: u64,
     seed: u64,
+    /// Offered messages per second (open loop), or null for closed loop.
+    rate: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -135,6 +152,12 @@ struct RunResult {
     latency_end_of_data_ms: Summary,
     /// From MAIL FROM being written to the 250 reply after DATA.
     latency_message_ms: Summary,
+    /// Open loop only: from the message's due time (start + i / rate) to the 250
+    /// after DATA, so waiting for a free connection counts.
+    latency_from_arrival_ms: Option<Summary>,
+    /// Open loop only: messages that started more than 10 ms after their due time
+    /// because every connection was busy.
+    late_starts: Option<u64>,
     /// The first few errors, verbatim.
     error_samples: Vec<String>,
 }
@@ -149,6 +172,8 @@ struct WorkerResult {
     connects: u64,
     end_of_data_us: Vec<u64>,
     message_us: Vec<u64>,
+    arrival_us: Vec<u64>,
+    late_starts: u64,
     /// The first errors of this connection, with when they happened.
     errors: Vec<(Instant, String)>,
 }
@@ -163,6 +188,9 @@ impl WorkerResult {
 
 struct Shared {
     addrs: Vec<SocketAddr>,
+    started: Instant,
+    /// Open loop: seconds between arrivals.
+    interval: Option<f64>,
     next: AtomicU64,
     total: u64,
     deadline: Instant,
@@ -216,6 +244,8 @@ async fn run(args: Args) -> Result<bool> {
     let started_unix = unix_now();
     let shared = Arc::new(Shared {
         addrs,
+        started,
+        interval: args.rate.map(|r| 1.0 / r),
         next: AtomicU64::new(0),
         total: args.messages,
         deadline: started + Duration::from_secs(args.max_seconds),
@@ -259,6 +289,8 @@ async fn run(args: Args) -> Result<bool> {
         total.connects += r.connects;
         total.end_of_data_us.extend(r.end_of_data_us);
         total.message_us.extend(r.message_us);
+        total.arrival_us.extend(r.arrival_us);
+        total.late_starts += r.late_starts;
         total.errors.extend(r.errors);
     }
     // The first few errors of the whole run, in the order they happened.
@@ -282,6 +314,8 @@ async fn run(args: Args) -> Result<bool> {
             / (1024.0 * 1024.0),
         latency_end_of_data_ms: summarize(&mut total.end_of_data_us),
         latency_message_ms: summarize(&mut total.message_us),
+        latency_from_arrival_ms: args.rate.map(|_| summarize(&mut total.arrival_us)),
+        late_starts: args.rate.map(|_| total.late_starts),
         error_samples: total.errors.into_iter().map(|(_, e)| e).collect(),
     };
     let complete = result.accepted == args.messages;
@@ -310,6 +344,7 @@ async fn run(args: Args) -> Result<bool> {
             max_seconds: args.max_seconds,
             io_timeout_seconds: args.io_timeout,
             seed,
+            rate: args.rate,
         },
         result,
     };
@@ -337,6 +372,21 @@ async fn worker(shared: Arc<Shared>, mut rng: StdRng, addr: SocketAddr) -> Worke
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
         if index >= shared.total {
             break;
+        }
+        // Open loop: wait for this message's due time; a late start is queueing.
+        let due = shared
+            .interval
+            .map(|interval| shared.started + Duration::from_secs_f64(index as f64 * interval));
+        if let Some(due) = due {
+            if due >= shared.deadline {
+                break;
+            }
+            let now = Instant::now();
+            if due > now {
+                tokio::time::sleep_until(due.into()).await;
+            } else if now - due > LATE_START {
+                out.late_starts += 1;
+            }
         }
         out.attempted += 1;
         if session.is_none() {
@@ -367,6 +417,9 @@ async fn worker(shared: Arc<Shared>, mut rng: StdRng, addr: SocketAddr) -> Worke
                 out.accepted += 1;
                 out.end_of_data_us.push(micros(end_of_data));
                 out.message_us.push(micros(total));
+                if let Some(due) = due {
+                    out.arrival_us.push(micros(due.elapsed()));
+                }
             }
             Ok(Outcome::Rejected { stage, reply }) => {
                 out.rejected += 1;
@@ -391,6 +444,16 @@ async fn worker(shared: Arc<Shared>, mut rng: StdRng, addr: SocketAddr) -> Worke
         out.note(format!("QUIT: {e:#}"));
     }
     out
+}
+
+/// A positive, finite rate in messages per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0 => Ok(rate),
+        _ => Err(format!(
+            "not a rate in messages per second (0 < R <= 1000000): {text:?}"
+        )),
+    }
 }
 
 fn load_recipients(args: &Args) -> Result<Vec<String>> {
@@ -467,10 +530,20 @@ fn print_text(r: &Report) {
         "elapsed {:.3} s: {:.1} messages/s, {:.2} MiB/s",
         x.elapsed_seconds, x.messages_per_second, x.mebibytes_per_second
     );
-    for (name, s) in [
+    if let (Some(rate), Some(late)) = (c.rate, x.late_starts) {
+        println!(
+            "open loop: {rate:.1} messages/s offered; {late} started more than {} ms late",
+            LATE_START.as_millis()
+        );
+    }
+    let mut latencies = vec![
         ("end of DATA -> 250", &x.latency_end_of_data_ms),
         ("per message (MAIL FROM -> 250)", &x.latency_message_ms),
-    ] {
+    ];
+    if let Some(arrival) = &x.latency_from_arrival_ms {
+        latencies.push(("from arrival (due time -> 250)", arrival));
+    }
+    for (name, s) in latencies {
         if s.count == 0 {
             println!("latency {name}: no message accepted");
             continue;

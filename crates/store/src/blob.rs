@@ -8,6 +8,8 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -53,8 +55,46 @@ pub enum BlobStorage {
 
 #[derive(Clone)]
 pub(crate) enum BlobStore {
-    Folder { root: PathBuf },
+    Folder {
+        root: PathBuf,
+        durable: Arc<DurableFolders>,
+    },
     Database(Pool),
+}
+
+/// The fan-out folders whose entry in the folder above this process has made durable
+/// (or seen made durable). A blob's rename is durable only once its folder's entry is,
+/// and that of the folder above it; a folder another writer has just created may not
+/// be durable yet, so every folder's entry is synced once per process, at its first
+/// use, rather than once per blob.
+pub(crate) struct DurableFolders {
+    /// One bit per first-level folder (`ab`).
+    top: [AtomicU64; 4],
+    /// One bit per second-level folder (`ab/cd`).
+    second: Vec<AtomicU64>,
+}
+
+impl DurableFolders {
+    fn new() -> DurableFolders {
+        DurableFolders {
+            top: Default::default(),
+            second: (0..65_536 / 64).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn bit(words: &[AtomicU64], index: usize) -> (&AtomicU64, u64) {
+        (&words[index / 64], 1 << (index % 64))
+    }
+
+    /// Syncs `parent` unless the entry of folder `index` in it is known durable.
+    fn ensure(words: &[AtomicU64], index: usize, parent: &Path) -> std::io::Result<()> {
+        let (word, mask) = Self::bit(words, index);
+        if word.load(Ordering::Acquire) & mask == 0 {
+            sync_dir(parent)?;
+            word.fetch_or(mask, Ordering::Release);
+        }
+        Ok(())
+    }
 }
 
 impl BlobStore {
@@ -66,7 +106,10 @@ impl BlobStore {
                 tokio::task::spawn_blocking(move || std::fs::create_dir_all(prepared.join(TMP)))
                     .await
                     .map_err(|e| StoreError::Blob(std::io::Error::other(e)))??;
-                Ok(BlobStore::Folder { root })
+                Ok(BlobStore::Folder {
+                    root,
+                    durable: Arc::new(DurableFolders::new()),
+                })
             }
             BlobConfig::Database => Ok(BlobStore::Database(pool)),
         }
@@ -75,12 +118,15 @@ impl BlobStore {
     async fn put(&self, data: Vec<u8>) -> Result<BlobId> {
         let id = BlobId::of(&data);
         match self {
-            BlobStore::Folder { root } => {
+            BlobStore::Folder { root, durable } => {
                 let root = root.clone();
+                let durable = Arc::clone(durable);
                 let file_id = id.clone();
-                tokio::task::spawn_blocking(move || write_blob_file(&root, &file_id, &data))
-                    .await
-                    .map_err(|e| StoreError::Blob(std::io::Error::other(e)))??;
+                tokio::task::spawn_blocking(move || {
+                    write_blob_file(&root, &durable, &file_id, &data)
+                })
+                .await
+                .map_err(|e| StoreError::Blob(std::io::Error::other(e)))??;
             }
             BlobStore::Database(pool) => {
                 dispatch!(pool, write, |p| {
@@ -103,7 +149,7 @@ impl BlobStore {
 
     async fn get(&self, id: &BlobId) -> Result<Vec<u8>> {
         match self {
-            BlobStore::Folder { root } => {
+            BlobStore::Folder { root, .. } => {
                 let path = blob_path(root, id);
                 match tokio::fs::read(&path).await {
                     Ok(data) => Ok(data),
@@ -132,7 +178,7 @@ impl BlobStore {
 
     fn storage(&self) -> BlobStorage {
         match self {
-            BlobStore::Folder { root } => BlobStorage::Folder(root.clone()),
+            BlobStore::Folder { root, .. } => BlobStorage::Folder(root.clone()),
             BlobStore::Database(_) => BlobStorage::Database,
         }
     }
@@ -156,7 +202,12 @@ pub(crate) const TMP: &str = "tmp";
 /// Writes to a temporary file, makes it durable, then renames it into place and makes
 /// the rename durable: a reader sees the whole blob or none, and after a crash a blob
 /// that was reported written is still there.
-fn write_blob_file(root: &Path, id: &BlobId, data: &[u8]) -> std::io::Result<()> {
+fn write_blob_file(
+    root: &Path,
+    durable: &DurableFolders,
+    id: &BlobId,
+    data: &[u8],
+) -> std::io::Result<()> {
     let path = blob_path(root, id);
     if path.exists() {
         // Refresh its age: the collector leaves alone blobs touched within its grace
@@ -167,8 +218,8 @@ fn write_blob_file(root: &Path, id: &BlobId, data: &[u8]) -> std::io::Result<()>
         return Ok(());
     }
     let dir = path.parent().unwrap_or(root);
-    let created_dir = !dir.exists();
-    if created_dir {
+    let top = dir.parent().unwrap_or(root);
+    if !dir.exists() {
         std::fs::create_dir_all(dir)?;
     }
     let mut tmp = tempfile_in(&root.join(TMP))?;
@@ -176,14 +227,19 @@ fn write_blob_file(root: &Path, id: &BlobId, data: &[u8]) -> std::io::Result<()>
     tmp.1.sync_all()?;
     std::fs::rename(&tmp.0, &path)?;
     sync_dir(dir)?;
-    if created_dir {
-        // The new fan-out folders must be durable too, or the rename could vanish.
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
-            sync_dir(root)?;
-        }
-    }
+    // The fan-out folders must be durable too, or the rename could vanish with them.
+    let (top_index, second_index) = fan_out_index(id);
+    DurableFolders::ensure(&durable.top, top_index, root)?;
+    DurableFolders::ensure(&durable.second, second_index, top)?;
     Ok(())
+}
+
+/// The numbers of a blob's first-level (`ab`, 0..256) and second-level (`abcd`,
+/// 0..65,536) folders.
+fn fan_out_index(id: &BlobId) -> (usize, usize) {
+    let hex = id.as_str();
+    let number = |digits: &str| usize::from_str_radix(digits, 16).unwrap_or(0);
+    (number(&hex[0..2]), number(&hex[0..4]))
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {

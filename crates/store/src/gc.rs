@@ -66,7 +66,9 @@ impl Store {
         keep_going: &(dyn Fn() -> bool + Sync),
     ) -> Result<GcReport> {
         match &self.blobs {
-            BlobStore::Folder { root } => self.collect_blob_files(root, grace, keep_going).await,
+            BlobStore::Folder { root, .. } => {
+                self.collect_blob_files(root, grace, keep_going).await
+            }
             BlobStore::Database(_) => self.collect_blob_rows(grace, keep_going).await,
         }
     }
