@@ -186,7 +186,9 @@ fn the_pop3_maildrop_lease_holds_across_nodes_and_expires_with_its_node() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let after = logged_in.expect("node C never got the maildrop after node A died");
-    assert!(after <= Duration::from_secs(6), "took {after:?}");
+    // The lease is 3 s; the rest is headroom for logins on a busy machine (each one an
+    // argon2 check), still far below the default lease of a minute.
+    assert!(after <= Duration::from_secs(10), "took {after:?}");
 }
 
 #[test]
