@@ -30,6 +30,8 @@ def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 10
 | ($runs | run("postcell"; "idle-memory"; "")) as $ip
 | ($runs | run("dovecot"; "idle-memory"; "")) as $id
 | ($runs | run("dovecot"; "idle-memory"; "hibernate")) as $ih
+| ($runs | run("postcell"; "pop3-mix"; "")) as $pp
+| ($runs | run("dovecot"; "pop3-mix"; "")) as $pd
 | ($mp.report.result.steps_left_out // []) as $left_out
 | (if ($left_out | length) > 0 and $md != $md_full
    then "both without \($left_out | join(", ")), which Postcell does not serve yet"
@@ -49,7 +51,8 @@ def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 10
     params: {
       big_messages: $big, users: $users, user_messages: $user_messages, size: $size,
       select_fetch_repeat: $repeat, select_fetch_warmup: $warmup,
-      idle_connections: $idle, mix_clients: $clients, mix_sessions: $sessions
+      idle_connections: $idle, mix_clients: $clients, mix_sessions: $sessions,
+      pop3_sessions: $pop3_sessions
     },
     versions: {postcell: $pcv, dovecot: $dcv},
     dovecot_passwords: $dcpw,
@@ -112,6 +115,18 @@ def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 10
               else empty end)
            end),
           fig("idle-memory"; "server memory after closing them, PSS"; "MiB"; "lower"; ($p.memory_after_close.pss_bytes | mib); ($d.memory_after_close.pss_bytes | mib); "what stays allocated once the connections are gone")
+      else empty end,
+      if $pp != null or $pd != null then
+        ($pp.report.result) as $p | ($pd.report.result) as $d
+        | fig("pop3-mix"; "sessions/s"; "1/s"; "higher"; $p.sessions_per_second; $d.sessions_per_second; null),
+          fig("pop3-mix"; "whole session p50"; "ms"; "lower"; $p.session_ms.p50; $d.session_ms.p50; null),
+          fig("pop3-mix"; "whole session p99"; "ms"; "lower"; $p.session_ms.p99; $d.session_ms.p99; null),
+          (["connect", "login", "stat", "uidl", "retr", "quit"][] as $c
+           | fig("pop3-mix"; "\($c) p50"; "ms"; "lower"; $p.latency_ms[$c].p50; $d.latency_ms[$c].p50; null),
+             fig("pop3-mix"; "\($c) p99"; "ms"; "lower"; $p.latency_ms[$c].p99; $d.latency_ms[$c].p99; null)),
+          fig("pop3-mix"; "server CPU per session"; "ms"; "lower";
+              ($pp.report.server.cpu_seconds | per_ms($p.sessions_completed));
+              ($pd.report.server.cpu_seconds | per_ms($d.sessions_completed)); null)
       else empty end
     ]),
     conditions: [$runs[] | {

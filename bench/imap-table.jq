@@ -13,15 +13,15 @@ def procs: if . == null then "–" else to_entries | map("\(.key) ×\(.value.pro
 . as $r
 | ($r.runs | map(select(.server == "dovecot" and .workload == "idle-memory")) | first) as $id
 | ($r.runs | map(select(.server == "postcell" and .workload == "idle-memory")) | first) as $ip
-| "## IMAP: Postcell vs Dovecot",
+| "## IMAP and POP3: Postcell vs Dovecot",
   "",
   "\($r.date) · \($r.machine.cpu_model // "unknown CPU"), \($r.machine.cores // "?") cores, \((($r.machine.memory_total_bytes // 0) / 1073741824 * 10 | round / 10)) GiB · \($r.filesystem) · Postcell \($r.versions.postcell // "–") · Dovecot \($r.versions.dovecot // "–") · load average at the end \($r.load_average_end)",
   "",
-  "Mailboxes: `big@bench.test` with \($r.params.big_messages) messages (select-fetch-flags), \($r.params.users) accounts with \($r.params.user_messages) each (imap-mix, idle-memory); \($r.params.size) messages"
+  "Mailboxes: `big@bench.test` with \($r.params.big_messages) messages (select-fetch-flags), \($r.params.users) accounts with \($r.params.user_messages) each (imap-mix, pop3-mix, idle-memory); \($r.params.size) messages"
     + (if $r.seed then ", generated once: written as Maildir files (Dovecot's) in \($r.seed.result.maildir_seconds | num) s"
          + (if $r.seed.result.smtp then ", and the same files delivered to Postcell over SMTP (its mx listener, \($r.seed.config.connections) connections) in \($r.seed.result.smtp.seconds | num) s (\($r.seed.result.smtp.messages_per_second | num) messages/s)" else "" end)
        else "" end) + ".",
-  "select-fetch-flags: \($r.params.select_fetch_repeat) measured repetitions after \($r.params.select_fetch_warmup) unmeasured, each a new connection. imap-mix: \($r.params.mix_clients) clients, \($r.params.mix_sessions) sessions, after one unmeasured pass over every mailbox. idle-memory: \($r.params.idle_connections) connections. Dovecot passwords: \($r.dovecot_passwords // "–").",
+  "select-fetch-flags: \($r.params.select_fetch_repeat) measured repetitions after \($r.params.select_fetch_warmup) unmeasured, each a new connection. imap-mix: \($r.params.mix_clients) clients, \($r.params.mix_sessions) sessions, after one unmeasured pass over every mailbox. pop3-mix: \($r.params.mix_clients) clients, \($r.params.pop3_sessions // "–") sessions (USER/PASS, STAT, UIDL, 3 × RETR, QUIT), client c always on account c. idle-memory: \($r.params.idle_connections) connections. Dovecot passwords: \($r.dovecot_passwords // "–").",
   "",
   "Ratio = Postcell / Dovecot. Where lower is better, a ratio below 1 means Postcell is ahead; where higher is better, above 1.",
   "",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# IMAP benchmark: the same workloads on the same messages against Postcell and
-# against a private Dovecot instance, in one run, on this machine (127.0.0.1
+# IMAP and POP3 benchmark: the same workloads on the same messages against
+# Postcell and against a private Dovecot instance, in one run, on this machine (127.0.0.1
 # only).
 #
 #   bench/imap.sh [options]
@@ -16,8 +16,10 @@
 #   --idle-connections K    IDLE_CONNECTIONS  connections held in IDLE       (1000)
 #   --clients C             CLIENTS           concurrent imap-mix clients    (50)
 #   --sessions N            SESSIONS          imap-mix sessions in all       (2000)
+#   --pop3-sessions N       POP3_SESSIONS     pop3-mix sessions in all       (2000)
 #   --workloads "A B"       WORKLOADS         which workloads, in this order
-#                                             ("select-fetch-flags imap-mix idle-memory")
+#                                             ("select-fetch-flags imap-mix
+#                                             pop3-mix idle-memory")
 #   --servers "A B"         SERVERS           which servers: postcell dovecot
 #                                             ("postcell dovecot")
 #   --seed-connections C    SEED_CONNECTIONS  SMTP connections loading Postcell (20)
@@ -49,7 +51,8 @@ WARMUP=${WARMUP:-1}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}
 CLIENTS=${CLIENTS:-50}
 SESSIONS=${SESSIONS:-2000}
-WORKLOADS=${WORKLOADS:-"select-fetch-flags imap-mix idle-memory"}
+POP3_SESSIONS=${POP3_SESSIONS:-2000}
+WORKLOADS=${WORKLOADS:-"select-fetch-flags imap-mix pop3-mix idle-memory"}
 SERVERS=${SERVERS:-"postcell dovecot"}
 SEED_CONNECTIONS=${SEED_CONNECTIONS:-20}
 MAX_SECONDS=${MAX_SECONDS:-900}
@@ -82,6 +85,7 @@ while [[ $# -gt 0 ]]; do
     --idle-connections) IDLE_CONNECTIONS=$2; shift 2 ;;
     --clients) CLIENTS=$2; shift 2 ;;
     --sessions) SESSIONS=$2; shift 2 ;;
+    --pop3-sessions) POP3_SESSIONS=$2; shift 2 ;;
     --workloads) WORKLOADS=$2; shift 2 ;;
     --servers | --only) SERVERS=$2; shift 2 ;;
     --seed-connections) SEED_CONNECTIONS=$2; shift 2 ;;
@@ -99,15 +103,15 @@ done
 WORKLOADS=${WORKLOADS//,/ }
 SERVERS=${SERVERS//,/ }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT WARMUP IDLE_CONNECTIONS CLIENTS SESSIONS SEED_CONNECTIONS MAX_SECONDS; do
+for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT WARMUP IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS SEED_CONNECTIONS MAX_SECONDS; do
     is_uint "${!v}" || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
-for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT IDLE_CONNECTIONS CLIENTS SESSIONS SEED_CONNECTIONS MAX_SECONDS; do
+for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS SEED_CONNECTIONS MAX_SECONDS; do
     [[ ${!v} -ge 1 ]] || { echo "$v must be at least 1" >&2; exit 2; }
 done
 [[ $USER_MESSAGES -ge 20 ]] || { echo "USER_MESSAGES must be at least 20 (the mix fetches 20 envelopes)" >&2; exit 2; }
 for w in $WORKLOADS; do
-    [[ $w == select-fetch-flags || $w == imap-mix || $w == idle-memory ]] \
+    [[ $w == select-fetch-flags || $w == imap-mix || $w == pop3-mix || $w == idle-memory ]] \
         || { echo "unknown workload '$w'" >&2; exit 2; }
 done
 for s in $SERVERS; do
@@ -296,6 +300,8 @@ run_workload() {
         args+=(--user "$BIG_USER" --repeat "$REPEAT" --warmup "$WARMUP" --expect-messages "$BIG_MESSAGES") ;;
     imap-mix)
         args+=(--users-file "$users_file" --clients "$CLIENTS" --sessions "$SESSIONS" --seed "$MIX_SEED") ;;
+    pop3-mix)
+        args+=(--users-file "$users_file" --clients "$CLIENTS" --sessions "$POP3_SESSIONS" --seed "$MIX_SEED") ;;
     idle-memory)
         args+=(--users-file "$users_file" --connections "$IDLE_CONNECTIONS") ;;
     esac
@@ -314,7 +320,7 @@ run_workload() {
     case $workload in
     select-fetch-flags)
         log "$server: $(jq -r '.result | "SELECT p50 \(.select_ms.p50) ms, UID FETCH 1:* (FLAGS) p50 \(.fetch_ms.p50) ms"' "$out")" ;;
-    imap-mix)
+    imap-mix | pop3-mix)
         log "$server: $(jq -r '.result | "\(.sessions_completed) sessions, \(.sessions_per_second * 10 | round / 10) sessions/s, \(.commands_per_second | round) commands/s" + (if (.steps_left_out | length) > 0 then "; left out: \(.steps_left_out | join(", "))" else "" end)' "$out")" ;;
     idle-memory)
         log "$server: $(jq -r '.result | "IDLE \(.idle); \(.held) connections held; \((.rss_per_connection_bytes // 0) / 1024 | round) KiB RSS, \((.pss_per_connection_bytes // 0) / 1024 | round) KiB PSS per connection"' "$out")" ;;
@@ -326,7 +332,7 @@ has_workload() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 # ---------------------------------------------------------------- Postcell
 POSTCELL_VERSION=null
 bench_postcell() {
-    local dir=$WORK/postcell conf smtp_port imap_port w
+    local dir=$WORK/postcell conf smtp_port imap_port pop3_port w
     log "postcell: init in $dir"
     "$POSTCELL" init --dir "$dir" --domain "$DOMAIN" >"$WORK/postcell-init.log" 2>&1 \
         || { cat "$WORK/postcell-init.log" >&2; die "postcell init failed"; }
@@ -339,11 +345,13 @@ bench_postcell() {
     done
     smtp_port=$(free_port) || die "no free port"
     imap_port=$(free_port) || die "no free port"
-    # In [listen]: smtp and imap on our ports, every other listener commented out.
-    awk -v smtp="$smtp_port" -v imap="$imap_port" '
+    pop3_port=$(free_port) || die "no free port"
+    # In [listen]: smtp, imap and pop3 on our ports, every other listener commented out.
+    awk -v smtp="$smtp_port" -v imap="$imap_port" -v pop3="$pop3_port" '
         /^[[:space:]]*\[/ { in_listen = ($0 ~ /^[[:space:]]*\[listen\][[:space:]]*(#.*)?$/) }
         in_listen && /^[[:space:]]*smtp[[:space:]]*=/ {
-            print "smtp = \"127.0.0.1:" smtp "\""; print "imap = \"127.0.0.1:" imap "\""; seen = 1; next }
+            print "smtp = \"127.0.0.1:" smtp "\""; print "imap = \"127.0.0.1:" imap "\""
+            print "pop3 = \"127.0.0.1:" pop3 "\""; seen = 1; next }
         in_listen && /^[[:space:]]*[A-Za-z0-9_-]+[[:space:]]*=/ { print "# (disabled by imap.sh) " $0; next }
         { print }
         END { if (!seen) exit 3 }
@@ -370,7 +378,11 @@ EOF
         >"$WORK/postcell-hashes.txt" 2>/dev/null \
         || log "warning: cannot read the password hashes from $dir/data/postcell.db (sqlite3 missing?)"
     for w in $WORKLOADS; do
-        run_workload postcell "" "$imap_port" "$POSTCELL_PID" "$w"
+        if [[ $w == pop3-mix ]]; then
+            run_workload postcell "" "$pop3_port" "$POSTCELL_PID" "$w"
+        else
+            run_workload postcell "" "$imap_port" "$POSTCELL_PID" "$w"
+        fi
     done
     stop_postcell
 }
@@ -397,7 +409,7 @@ start_dovecot() {
 }
 
 install_dovecot() {
-    log "installing dovecot-imapd from Debian (without starting the system instance)"
+    log "installing dovecot-imapd and dovecot-pop3d from Debian (without starting the system instance)"
     # Debian's invoke-rc.d asks policy-rc.d whether it may start a service;
     # 101 means no. Only while we install, and only if there is none already.
     local policy=/usr/sbin/policy-rc.d own_policy=0
@@ -407,9 +419,9 @@ install_dovecot() {
         own_policy=1
     fi
     local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
-    "${apt[@]}" install -y --no-install-recommends dovecot-imapd >&2 \
-        || { "${apt[@]}" update >&2 && "${apt[@]}" install -y --no-install-recommends dovecot-imapd >&2; } \
-        || { [[ $own_policy == 1 ]] && rm -f "$policy"; die "cannot install dovecot-imapd"; }
+    "${apt[@]}" install -y --no-install-recommends dovecot-imapd dovecot-pop3d >&2 \
+        || { "${apt[@]}" update >&2 && "${apt[@]}" install -y --no-install-recommends dovecot-imapd dovecot-pop3d >&2; } \
+        || { [[ $own_policy == 1 ]] && rm -f "$policy"; die "cannot install dovecot-imapd and dovecot-pop3d"; }
     [[ $own_policy == 1 ]] && rm -f "$policy"
     INSTALLED_DOVECOT=1
 }
@@ -417,7 +429,9 @@ install_dovecot() {
 DOVECOT_VERSION=null
 DOVECOT_PASSWORDS=null
 bench_dovecot() {
-    command -v dovecot >/dev/null || install_dovecot
+    if ! command -v dovecot >/dev/null || { has_workload pop3-mix && [[ ! -x /usr/lib/dovecot/pop3 ]]; }; then
+        install_dovecot
+    fi
     command -v dovecot >/dev/null || die "dovecot is not installed"
     if [[ $INSTALLED_DOVECOT == 1 ]] && doveadm service status >/dev/null 2>&1; then
         # In case an init system started the system instance anyway.
@@ -435,6 +449,30 @@ bench_dovecot() {
     mkdir -p "$dc/run" "$dc/state"
     chown -R "$uid:$gid" "$MAILDIRS"
     port=$(free_port) || die "no free port"
+    # POP3 only when pop3-mix runs (dovecot-pop3d may be missing otherwise),
+    # tuned the same way as IMAP.
+    local pop3_port="" pop3_protocol="" pop3_services=""
+    if has_workload pop3-mix; then
+        pop3_port=$(free_port) || die "no free port"
+        pop3_protocol="protocol pop3 {
+  mail_max_userip_connections = $((CLIENTS + 100))
+}"
+        pop3_services="service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $pop3_port
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = $(nproc)
+  client_limit = $((CLIENTS + 100))
+}
+service pop3 {
+  service_count = 100
+}"
+    fi
 
     # The same accounts and password as Postcell's; its argon2id hashes when
     # it ran (Dovecot reads the same PHC strings), else doveadm's own.
@@ -477,7 +515,7 @@ instance_name = postcell-bench
 base_dir = $dc/run
 state_dir = $dc/state
 log_path = $dc/dovecot.log
-protocols = imap
+protocols = imap${pop3_port:+ pop3}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -502,6 +540,7 @@ default_client_limit = $((processes * 4))
 protocol imap {
   mail_max_userip_connections = $clients
 }
+$pop3_protocol
 service imap-login {
   inet_listener imap {
     address = 127.0.0.1
@@ -522,10 +561,15 @@ service imap {
   # per session (every account has the same system user here).
   service_count = 100
 }
+$pop3_services
 EOF
     DOVECOT_VERSION=$(dovecot --version | awk '{ print $1 }' | jq -R .)
     start_dovecot "$conf" "$port"
     for w in $WORKLOADS; do
+        if [[ $w == pop3-mix ]]; then
+            run_workload dovecot "" "$pop3_port" "$DOVECOT_PID" "$w"
+            continue
+        fi
         run_workload dovecot "" "$port" "$DOVECOT_PID" "$w"
         if [[ $w == imap-mix ]]; then
             # If Postcell left steps out (unsupported), run Dovecot once more
@@ -592,6 +636,7 @@ jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg fs "$fs_type" \
     --arg size "$SIZE" --argjson big "$BIG_MESSAGES" --argjson users "$USERS" \
     --argjson user_messages "$USER_MESSAGES" --argjson repeat "$REPEAT" --argjson warmup "$WARMUP" \
     --argjson idle "$IDLE_CONNECTIONS" --argjson clients "$CLIENTS" --argjson sessions "$SESSIONS" \
+    --argjson pop3_sessions "$POP3_SESSIONS" \
     --argjson pcv "$POSTCELL_VERSION" --argjson dcv "$DOVECOT_VERSION" \
     --argjson dcpw "$DOVECOT_PASSWORDS" --arg loadend "$(loadavg)" \
     --slurpfile seed "$SEED_REPORT" -f "$BENCH_DIR/imap-report.jq" "$RUNS" >"$json"

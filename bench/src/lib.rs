@@ -11,6 +11,7 @@ pub mod loopback;
 pub mod machine;
 pub mod maildir;
 pub mod message;
+pub mod pop3;
 pub mod process;
 pub mod smtp;
 pub mod stats;

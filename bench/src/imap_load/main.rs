@@ -6,6 +6,7 @@
 //! imap-load select-fetch-flags --target 127.0.0.1:1143 --user big@bench.test --password P
 //! imap-load idle-memory --target ... --users-file users.txt --connections 1000 --server-pid PID
 //! imap-load imap-mix --target ... --users-file users.txt --clients 50 --sessions 2000
+//! imap-load pop3-mix --target 127.0.0.1:1110 --users-file users.txt --clients 50 --sessions 2000
 //! ```
 //!
 //! Exit status: 0 when the run was clean, 1 when the report shows errors or
@@ -15,6 +16,7 @@
 
 mod idle;
 mod mix;
+mod pop3_mix;
 mod report;
 mod seed;
 mod select_fetch;
@@ -29,7 +31,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "imap-load",
     version,
-    about = "IMAP load generator: select-fetch-flags, idle-memory, imap-mix (loopback targets only)"
+    about = "IMAP and POP3 load generator: select-fetch-flags, idle-memory, imap-mix, pop3-mix (loopback targets only)"
 )]
 struct Cli {
     /// Worker threads of the generator; 1 (the default) runs everything on
@@ -50,6 +52,8 @@ enum Workload {
     IdleMemory(idle::Args),
     /// C clients running whole sessions: login, select, envelopes, bodies, store, search, logout.
     ImapMix(mix::Args),
+    /// C clients running whole POP3 sessions: USER/PASS, STAT, UIDL, 3 x RETR, QUIT.
+    Pop3Mix(pop3_mix::Args),
 }
 
 fn main() -> ExitCode {
@@ -87,5 +91,6 @@ async fn run(workload: Workload) -> Result<bool> {
         Workload::SelectFetchFlags(args) => select_fetch::run(args).await,
         Workload::IdleMemory(args) => idle::run(args).await,
         Workload::ImapMix(args) => mix::run(args).await,
+        Workload::Pop3Mix(args) => pop3_mix::run(args).await,
     }
 }
