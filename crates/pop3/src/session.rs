@@ -33,7 +33,8 @@ const MAX_ERRORS: u32 = 10;
 /// entered by QUIT and ends the session.
 enum State {
     Authorization(Authorization),
-    Transaction(Transaction),
+    // Boxed: it holds the maildrop and its lease, many times the size of the other.
+    Transaction(Box<Transaction>),
 }
 
 /// What a command did to the session.
@@ -128,7 +129,7 @@ pub(crate) async fn run(server: Arc<Pop3Server>, mut conn: Connection) {
             Step::Close => break,
             Step::Update => {
                 if let State::Transaction(transaction) = state {
-                    Update::from(transaction).run(&mut session).await;
+                    Update::from(*transaction).run(&mut session).await;
                 }
                 session.conn.close().await;
                 return;
@@ -436,11 +437,11 @@ async fn login(session: &mut Session, username: &str, password: &str) -> Step {
     let (messages, octets) = maildrop.stat();
     tracing::info!(messages, octets, "logged in");
     session.conn.write(&reply::logged_in(messages, octets));
-    Step::Become(Box::new(State::Transaction(Transaction {
+    Step::Become(Box::new(State::Transaction(Box::new(Transaction {
         account_id: account.id,
         maildrop,
         lease,
-    })))
+    }))))
 }
 
 /// TRANSACTION: the maildrop is ours, as it was at login, with deleted marks.
