@@ -30,8 +30,8 @@
 # See bench/README.md ("cell.sh") for what each figure means.
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LAYOUTS=${LAYOUTS:-"1 3"}
 MESSAGES=${MESSAGES:-2000}
@@ -44,10 +44,6 @@ SESSIONS=${SESSIONS:-1000}
 MIX_SEED=${MIX_SEED:-20261201}
 MAX_SECONDS=${MAX_SECONDS:-600}
 PG_BIN=${PG_BIN:-}
-WORK=${WORK:-}
-RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
-KEEP=${KEEP:-0}
-BUILD=${BUILD:-1}
 PROFILE=${PROFILE:-release}
 
 DOMAIN=bench.test
@@ -85,7 +81,6 @@ release) CARGO_PROFILE=release PROFILE_DIR=release ;;
 debug | dev) CARGO_PROFILE=dev PROFILE_DIR=debug ;;
 *) echo "PROFILE must be release or debug, not '$PROFILE'" >&2; exit 2 ;;
 esac
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in MESSAGES CONNECTIONS USERS USER_MESSAGES CLIENTS SESSIONS MIX_SEED MAX_SECONDS; do
     is_uint "${!v}" || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
@@ -95,9 +90,6 @@ done
 [[ $MESSAGES -ge 1 && $USERS -ge 1 && $USER_MESSAGES -ge 20 ]] \
     || { echo "need MESSAGES >= 1, USERS >= 1, USER_MESSAGES >= 20 (the mix fetches 20 envelopes)" >&2; exit 2; }
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 command -v jq >/dev/null || die "jq is needed (apt-get install -y jq)"
 if [[ -z $PG_BIN ]]; then
@@ -173,32 +165,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-TAKEN=" "
-free_port() {
-    local p i
-    for ((i = 0; i < 200; i++)); do
-        p=$(shuf -i 20000-59999 -n 1)
-        [[ $TAKEN == *" $p "* ]] && continue
-        if ! port_open "$p" && { ! command -v ss >/dev/null || [[ -z $(ss -Hltn "sport = :$p") ]]; }; then
-            TAKEN="$TAKEN$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-wait_port() {
-    local port=$1 secs=$2 pid=${3:-} i
-    for ((i = 0; i < secs * 10; i++)); do
-        port_open "$port" && return 0
-        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-            return 1
-        fi
-        sleep 0.1
-    done
-    return 1
-}
 
 # ---------------------------------------------------------------- build
 if [[ $BUILD == 1 ]]; then
@@ -329,7 +295,7 @@ EOF
 
     # The mix's mailboxes, delivered over SMTP through the first node.
     local seed=$dir/seed.json rc=0
-    log "seeding $USERS x $USER_MESSAGES messages through node 1; load average $(loadavg)"
+    log "seeding $USERS x $USER_MESSAGES messages through node 1; load average $(load_average)"
     "$IMAP_LOAD" seed --maildir-root "$dir/maildirs" "${mailbox_args[@]}" --size "$SIZE" \
         --smtp "127.0.0.1:${smtp_ports[1]}" --connections 20 --max-seconds 3600 --json >"$seed" || rc=$?
     jq -e '.result.smtp.delivered == .result.messages' "$seed" >/dev/null 2>&1 \
@@ -340,7 +306,7 @@ EOF
     # mix's SEARCH must find exactly one message.
     local smtp_out=$dir/smtp.json mix_out=$dir/mix.json
     rc=0
-    log "IMAP mix: $CLIENTS clients, $SESSIONS sessions spread over $n node(s); load average $(loadavg)"
+    log "IMAP mix: $CLIENTS clients, $SESSIONS sessions spread over $n node(s); load average $(load_average)"
     "$IMAP_LOAD" imap-mix "${imap_targets[@]}" --users-file "$users_file" --clients "$CLIENTS" \
         --sessions "$SESSIONS" --seed "$MIX_SEED" "${pids[@]}" --max-seconds "$MAX_SECONDS" \
         --io-timeout 300 --label "cell-$n" --json >"$mix_out" 2>"$mix_out.err" || rc=$?
@@ -350,12 +316,12 @@ EOF
 
     rc=0
     local smtp_load_before smtp_load_after
-    smtp_load_before=$(loadavg)
-    log "SMTP: $MESSAGES x $SIZE over $CONNECTIONS connections spread over $n node(s); load average $(loadavg)"
+    smtp_load_before=$(load_average)
+    log "SMTP: $MESSAGES x $SIZE over $CONNECTIONS connections spread over $n node(s); load average $(load_average)"
     "$SMTP_LOAD" "${smtp_targets[@]}" --messages "$MESSAGES" --size "$SIZE" \
         --connections "$CONNECTIONS" --recipients-file "$users_file" --from loadgen@load.test \
         --helo load.test --max-seconds "$MAX_SECONDS" --label "cell-$n" --json >"$smtp_out" || rc=$?
-    smtp_load_after=$(loadavg)
+    smtp_load_after=$(load_average)
     jq -e .result "$smtp_out" >/dev/null 2>&1 || die "smtp-load gave no report (exit $rc)"
     [[ $rc -eq 0 ]] || log "warning: smtp-load: $(jq -r '.result | "\(.accepted) accepted, \(.errors) errors"' "$smtp_out")"
     log "SMTP: $(jq -r '.result.messages_per_second | . * 10 | round / 10' "$smtp_out") messages/s"
@@ -374,11 +340,11 @@ EOF
           smtp: $smtp[0], mix: $mix[0], seed: $seed[0]}' >>"$RUNS"
 }
 
-STARTED_LOAD=$(loadavg)
+STARTED_LOAD=$(load_average)
 for n in $LAYOUTS; do
     bench_layout "$n"
 done
-ENDED_LOAD=$(loadavg)
+ENDED_LOAD=$(load_average)
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$RESULTS_DIR"
