@@ -417,8 +417,15 @@ fn a_database_outage_gives_temporary_failures_and_everyone_recovers() {
             "node {i} did not survive the outage"
         );
     }
+    // Each node's next heartbeat after the outage marks it up again (1 s heartbeats;
+    // the bound leaves room for its store connections to come back first).
     for id in ["node-a", "node-b", "node-c"] {
-        assert!(status_line(&cell, id).contains("\tup\t"));
+        assert!(
+            eventually(Duration::from_secs(10), || status_line(&cell, id)
+                .contains("\tup\t")),
+            "{}",
+            status_line(&cell, id)
+        );
     }
 }
 
