@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 use postcell_bench::imap::{Client, Completion, search_count, untagged_number};
@@ -210,23 +210,7 @@ pub async fn run(args: Args) -> Result<bool> {
         tasks.spawn(client(shared, rng));
     }
     let mut total = ClientResult::default();
-    let bound = shared
-        .run
-        .deadline
-        .saturating_duration_since(Instant::now())
-        + Duration::from_secs(10);
-    let joined = tokio::time::timeout(bound, async {
-        let mut all = Vec::new();
-        while let Some(r) = tasks.join_next().await {
-            all.push(r);
-        }
-        all
-    })
-    .await;
-    let Ok(results) = joined else {
-        tasks.abort_all();
-        bail!("the run did not end within --max-seconds + 10 s");
-    };
+    let results = session::join_within(&mut tasks, shared.run.deadline).await?;
     let elapsed = meter.elapsed().as_secs_f64().max(1e-9);
     for r in results {
         let r = r.map_err(|e| anyhow!("a client task failed: {e}"))?;

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 use postcell_bench::pop3::Pop3Client;
@@ -29,6 +29,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::report::{Common, Errors, Meter, Run, p50_p99};
+use crate::session;
 
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 /// Messages downloaded per session.
@@ -113,23 +114,7 @@ pub async fn run(args: Args) -> Result<bool> {
         let rng = StdRng::seed_from_u64(seed.wrapping_add(u64::from(c)));
         tasks.spawn(client(shared, c as usize, rng));
     }
-    let bound = shared
-        .run
-        .deadline
-        .saturating_duration_since(Instant::now())
-        + Duration::from_secs(10);
-    let joined = tokio::time::timeout(bound, async {
-        let mut all = Vec::new();
-        while let Some(r) = tasks.join_next().await {
-            all.push(r);
-        }
-        all
-    })
-    .await;
-    let Ok(results) = joined else {
-        tasks.abort_all();
-        bail!("the run did not end within --max-seconds + 10 s");
-    };
+    let results = session::join_within(&mut tasks, shared.run.deadline).await?;
     let elapsed = meter.elapsed().as_secs_f64().max(1e-9);
     let mut total = ClientResult::default();
     for r in results {

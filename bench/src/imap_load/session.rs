@@ -42,3 +42,26 @@ pub async fn select(client: &mut Client, mailbox: &str) -> Result<u32> {
     }
     exists.ok_or_else(|| anyhow!("SELECT {mailbox}: no EXISTS response"))
 }
+
+/// Waits for every client task, at most until `deadline` plus 10 s (the clients stop
+/// starting work at the deadline); past that the tasks are aborted and the run fails.
+pub async fn join_within<T: 'static>(
+    tasks: &mut tokio::task::JoinSet<T>,
+    deadline: std::time::Instant,
+) -> Result<Vec<Result<T, tokio::task::JoinError>>> {
+    let bound = deadline.saturating_duration_since(std::time::Instant::now())
+        + std::time::Duration::from_secs(10);
+    let joined = tokio::time::timeout(bound, async {
+        let mut all = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            all.push(r);
+        }
+        all
+    })
+    .await;
+    let Ok(results) = joined else {
+        tasks.abort_all();
+        bail!("the run did not end within --max-seconds + 10 s");
+    };
+    Ok(results)
+}
