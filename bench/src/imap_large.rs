@@ -107,7 +107,6 @@ async fn fill(db: PathBuf, blobs: PathBuf, user: &str, messages: u64) -> Result<
                     // FLAGS never reads a summary; the node computes any it needs.
                     summary: None,
                     // Indexed as a delivery would be, so the store is the same shape.
-                    search: Some(postcell_store::SearchDocument::of(body.as_bytes())),
                 },
             )
             .await?;

@@ -119,7 +119,6 @@ async fn deliver(store: &Store, account_id: i64, message: &[u8]) {
             internal_date: postcell_store::now(),
             message_id: None,
             summary: None,
-            search: None,
             sender: "bob@example.net".into(),
             remote: None,
             targets: vec![DeliveryTarget::Local {

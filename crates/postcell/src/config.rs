@@ -50,6 +50,8 @@ pub struct Config {
     pub drain: DrainSection,
     #[serde(default)]
     pub maintenance: MaintenanceSection,
+    #[serde(default)]
+    pub search: SearchSection,
     /// The folder the file is in; relative paths in the file are relative to it.
     #[serde(skip)]
     pub base: PathBuf,
@@ -115,6 +117,36 @@ impl Default for StoreSection {
             blobs: BlobKind::Folder,
             blob_dir: PathBuf::from("data/blobs"),
             durability: DurabilityKind::Full,
+        }
+    }
+}
+
+/// The search index's background writer (postcell-store's indexing module).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchSection {
+    /// Messages indexed per transaction when no mail is arriving.
+    pub index_batch: usize,
+    /// The share of time the indexer may take while mail is arriving.
+    pub index_busy_share: f64,
+}
+
+impl Default for SearchSection {
+    fn default() -> Self {
+        let defaults = postcell_store::IndexerSettings::default();
+        SearchSection {
+            index_batch: defaults.batch,
+            index_busy_share: defaults.busy_share,
+        }
+    }
+}
+
+impl SearchSection {
+    pub fn indexer(&self) -> postcell_store::IndexerSettings {
+        postcell_store::IndexerSettings {
+            batch: self.index_batch,
+            busy_share: self.index_busy_share,
+            ..postcell_store::IndexerSettings::default()
         }
     }
 }
@@ -708,6 +740,13 @@ impl Config {
                 }
             }
         }
+        if !(1..=10_000).contains(&self.search.index_batch) {
+            return Err("key search.index_batch: must be from 1 to 10000".into());
+        }
+        let share = self.search.index_busy_share;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err("key search.index_busy_share: must be above 0 and at most 1".into());
+        }
         if self.drain.timeout.0 < Duration::from_secs(1) {
             return Err("key drain.timeout: must be at least 1s".into());
         }
@@ -1068,6 +1107,16 @@ mod tests {
                 "[maintenance]\nblob_gc_interval = \"8d\"\n",
                 "job_runs_retention",
             ),
+            ("[search]\nindex_batch = 0\n", "search.index_batch"),
+            (
+                "[search]\nindex_busy_share = 0.0\n",
+                "search.index_busy_share",
+            ),
+            (
+                "[search]\nindex_busy_share = 1.5\n",
+                "search.index_busy_share",
+            ),
+            ("[search]\nbatch = 5\n", "batch"),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");

@@ -97,6 +97,10 @@ impl Node {
             drain.clone(),
             background.clone(),
         ));
+        tokio::spawn(store.clone().run_indexer(
+            config.search.indexer(),
+            background.clone().cancelled_owned(),
+        ));
         let health = http.map(|listener| {
             let health = postcell_cell::health::Health {
                 store: store.clone(),

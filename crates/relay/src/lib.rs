@@ -614,10 +614,6 @@ impl Relay {
         };
         let size = text.len() as i64;
         let summary = postcell_mime::summarize(&text);
-        let search = targets
-            .iter()
-            .any(|t| matches!(t, DeliveryTarget::Local { .. }))
-            .then(|| postcell_store::SearchDocument::from_summary(&summary, &text));
         let summary = summary.to_bytes();
         let message_id = postcell_smtp::deliver::message_id(&text);
         let blob_id = self.store().put_blob(text).await?;
@@ -627,7 +623,6 @@ impl Relay {
             internal_date: postcell_store::now(),
             message_id,
             summary: Some(summary),
-            search,
             sender: String::new(),
             remote: Some(format!("relay on {}", self.store().node_id())),
             targets,

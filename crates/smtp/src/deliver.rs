@@ -176,15 +176,9 @@ impl Submission<'_> {
         let bytes = self.assemble();
         let size = bytes.len() as i64;
         let message_id = message_id(self.message);
-        // The IMAP summary and the search index row are computed once here, not on
-        // every FETCH or SEARCH.
-        let summary = postcell_mime::summarize(&bytes);
-        let search = self
-            .targets
-            .iter()
-            .any(|target| matches!(target, DeliveryTarget::Local { .. }))
-            .then(|| postcell_store::SearchDocument::from_summary(&summary, &bytes));
-        let summary = summary.to_bytes();
+        // The IMAP summary is computed once here, not on every FETCH. The search index
+        // row is written after the commit, by the store's indexer.
+        let summary = postcell_mime::summarize(&bytes).to_bytes();
         let blob_id = store.put_blob(bytes).await?;
         let delivery = Delivery {
             blob_id,
@@ -192,7 +186,6 @@ impl Submission<'_> {
             internal_date: postcell_store::now(),
             message_id: message_id.clone(),
             summary: Some(summary),
-            search,
             sender: self.sender.map(Address::to_string).unwrap_or_default(),
             remote: Some(format!("smtp from {}", self.trace.peer.to_canonical())),
             targets: self.targets.to_vec(),

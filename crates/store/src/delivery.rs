@@ -28,9 +28,6 @@ pub struct Delivery {
     pub message_id: Option<String>,
     /// The IMAP summary (`postcell_mime::Summary::to_bytes`), cached with each copy.
     pub summary: Option<Vec<u8>>,
-    /// The search index row of the blob (`SearchDocument::from_summary`), written with
-    /// the messages; `None` leaves it to the first search.
-    pub search: Option<crate::SearchDocument>,
     /// The envelope sender; empty for the null sender `<>`.
     pub sender: String,
     /// Who told us about the message (for the delivery log), e.g. `smtp from 192.0.2.1`.
@@ -80,10 +77,9 @@ const MAX_BATCH: usize = 256;
 
 /// The statements of one delivery, run inside the caller's transaction `$tx`. Evaluates
 /// to `Result<(DeliveryOutcome, Vec<Change>)>`. On `OverQuota` the caller must roll back
-/// what the delivery wrote: the whole transaction, or the delivery's savepoint. With
-/// `$index` false the search index row is left to the caller (see `commit_batch`).
+/// what the delivery wrote: the whole transaction, or the delivery's savepoint.
 macro_rules! deliver_in_transaction {
-    ($tx:ident, $delivery:expr, $node:expr, $index:expr) => {
+    ($tx:ident, $delivery:expr, $node:expr) => {
         async {
             let delivery: &Delivery = $delivery;
             let node: &str = $node;
@@ -199,9 +195,10 @@ macro_rules! deliver_in_transaction {
             if !over_quota.is_empty() {
                 return Ok((DeliveryOutcome::OverQuota { accounts: over_quota, permanent }, Vec::new()));
             }
-            // One index row for the blob, however many mailboxes it went to.
-            if let (true, false, Some(document)) = ($index, changes.is_empty(), &delivery.search) {
-                insert_search_text!($tx, &delivery.blob_id, document)?;
+            // One index row for the blob, however many mailboxes it went to, written
+            // later by the indexer (see `crate::indexing`).
+            if !changes.is_empty() {
+                queue_for_index!($tx, &delivery.blob_id, at)?;
             }
             let outcomes = outcomes.into_iter().flatten().collect();
             Ok::<_, StoreError>((DeliveryOutcome::Done(outcomes), changes))
@@ -276,19 +273,12 @@ async fn run_group_commit(writer: SqlitePool, node: Arc<str>, mut jobs: mpsc::Re
 
 /// One transaction for the whole batch, each delivery in its own savepoint so that one
 /// refused delivery leaves the others alone.
-///
-/// The search index rows are written after every savepoint is released: FTS5 writes
-/// its pending terms out as a new index segment at each savepoint boundary, so rows
-/// written inside the per-delivery savepoints made one segment per message, and
-/// merging those cost more than tokenizing the text. Written together they make one
-/// segment per batch. They are still in the batch's transaction, so a message and its
-/// index row commit together.
 async fn commit_batch(writer: &SqlitePool, node: &str, batch: &[Job]) -> Result<Vec<Committed>> {
     let mut tx = writer.begin_write().await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         sqlx::query("SAVEPOINT delivery").execute(&mut *tx).await?;
-        let result = deliver_in_transaction!(tx, &job.delivery, node, false).await;
+        let result = deliver_in_transaction!(tx, &job.delivery, node).await;
         if !matches!(result, Ok((DeliveryOutcome::Done(_), _))) {
             sqlx::query("ROLLBACK TO SAVEPOINT delivery")
                 .execute(&mut *tx)
@@ -299,41 +289,8 @@ async fn commit_batch(writer: &SqlitePool, node: &str, batch: &[Job]) -> Result<
             .await?;
         results.push(result);
     }
-    index_batch(&mut tx, batch, &results).await?;
     tx.commit().await?;
     Ok(results)
-}
-
-/// The search index rows of the batch's committed deliveries that stored a message.
-/// A row that cannot be written is left out (the first search that needs it writes
-/// it) rather than failing deliveries that are otherwise done.
-async fn index_batch(
-    tx: &mut sqlx::SqliteConnection,
-    batch: &[Job],
-    results: &[Committed],
-) -> Result<()> {
-    sqlx::query("SAVEPOINT search").execute(&mut *tx).await?;
-    let mut written = Ok(());
-    for (job, result) in batch.iter().zip(results) {
-        let stored =
-            matches!(result, Ok((DeliveryOutcome::Done(_), changes)) if !changes.is_empty());
-        if let (true, Some(document)) = (stored, &job.delivery.search) {
-            written = insert_search_text!(tx, &job.delivery.blob_id, document).map(|_| ());
-            if written.is_err() {
-                break;
-            }
-        }
-    }
-    if let Err(e) = written {
-        tracing::warn!(error = %e, "cannot write search index rows; the first search will");
-        sqlx::query("ROLLBACK TO SAVEPOINT search")
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query("RELEASE SAVEPOINT search")
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }
 
 impl Store {
@@ -351,6 +308,7 @@ impl Store {
         };
         self.feed.publish(&changes);
         if let DeliveryOutcome::Done(_) = &outcome {
+            self.activity.delivered();
             metrics::counter!("postcell_store_messages_stored_total")
                 .increment(changes.len() as u64);
         }
@@ -360,8 +318,7 @@ impl Store {
     async fn deliver_once(&self, delivery: &Delivery) -> Committed {
         dispatch!(&self.pool, write, |p| {
             let mut tx = p.begin_write().await?;
-            let (outcome, changes) =
-                deliver_in_transaction!(tx, delivery, &self.node_id, true).await?;
+            let (outcome, changes) = deliver_in_transaction!(tx, delivery, &self.node_id).await?;
             if matches!(outcome, DeliveryOutcome::OverQuota { .. }) {
                 tx.rollback().await?;
             } else {

@@ -27,6 +27,8 @@ mod pool;
 #[macro_use]
 mod log;
 #[macro_use]
+mod indexing;
+#[macro_use]
 mod search;
 
 mod blob;
@@ -58,6 +60,7 @@ pub use error::{Result, StoreError};
 pub use expiry::{ExpiryReport, Retention};
 pub use feed::{Change, ChangeFeed};
 pub use gc::GcReport;
+pub use indexing::IndexerSettings;
 pub use job::{JobRun, now_ms};
 pub use log::{DeliveryRecord, DeliveryStatus, Direction, LogEntry, LogQuery};
 pub use mailbox::{DEFAULT_MAILBOXES, HIERARCHY_DELIMITER, Mailbox, SpecialUse};
@@ -114,6 +117,7 @@ pub struct Store {
     node_id: std::sync::Arc<str>,
     /// SQLite only: deliveries that arrive together commit together.
     group_commit: Option<delivery::GroupCommit>,
+    activity: std::sync::Arc<indexing::Activity>,
 }
 
 impl Store {
@@ -131,13 +135,16 @@ impl Store {
             )),
             pool::Pool::Postgres(_) => None,
         };
-        Ok(Store {
+        let store = Store {
             pool,
             blobs,
             feed,
             node_id,
             group_commit,
-        })
+            activity: Default::default(),
+        };
+        store.queue_outdated_index_rows().await?;
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use crate::pool::{WritePool, retry_conflicts};
-use crate::{BlobId, Change, Result, Store, StoreError};
+use crate::{BlobId, Change, Result, Store, StoreError, now};
 
 /// A set of UIDs as inclusive ranges, e.g. `[(1, 3), (7, 7)]` for `1:3,7`. Ranges are
 /// written into SQL as integers, so they need no placeholders.
@@ -114,9 +114,6 @@ pub struct NewMessage {
     pub keywords: Vec<String>,
     pub internal_date: i64,
     pub summary: Option<Vec<u8>>,
-    /// The message's search index row, written with it (`None`: indexed on the first
-    /// search of its mailbox).
-    pub search: Option<crate::SearchDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,9 +391,7 @@ impl Store {
                 .bind(message.summary.as_deref())
                 .execute(&mut *tx)
                 .await?;
-                if let Some(document) = &message.search {
-                    insert_search_text!(tx, blob_id, document)?;
-                }
+                queue_for_index!(tx, blob_id, now())?;
                 let change = Change::Mailbox { account_id, mailbox_id, modseq };
                 p.notify_changes(&mut tx, &[change]).await?;
                 tx.commit().await?;
@@ -406,6 +401,7 @@ impl Store {
         .await?;
         if let Some(change) = change {
             self.feed.publish(&[change]);
+            self.activity.delivered();
         }
         Ok(outcome)
     }

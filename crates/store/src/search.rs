@@ -6,11 +6,10 @@
 //! | SQLite | FTS5, `trigram` tokenizer, over `search_text` | `MATCH` a phrase | `instr` on `search_text` |
 //! | PostgreSQL | `pg_trgm` GIN over `search_text` | `LIKE '%needle%'` | `strpos` on `search_text` |
 //!
-//! A row is written in the same transaction as the message that brings its blob
-//! (delivery, APPEND; a COPY or MOVE shares its source's row) and removed by a trigger
-//! with the last message that refers to the blob. Messages stored before the index
-//! existed, or by an older extraction ([`INDEX_VERSION`]), are indexed on the first
-//! search of their mailbox ([`Store::index_mailbox`]).
+//! A row is written after the message that brings its blob is stored (delivery,
+//! APPEND; a COPY or MOVE shares its source's row), by the background indexer or by the
+//! first search of its mailbox, whichever comes first (see [`crate::indexing`]), and
+//! removed by a trigger with the last message that refers to the blob.
 //!
 //! The text is folded here ([`fold`]: Unicode lower case) and queries fold their needle
 //! the same way, so the databases only test substrings: IMAP's case-insensitive match
@@ -18,18 +17,15 @@
 
 use postcell_mime::Summary;
 
-use crate::pool::{Pool, WritePool, retry_conflicts};
-use crate::{BlobId, Result, Store, StoreError, UidRanges};
+use crate::pool::Pool;
+use crate::{Result, Store, UidRanges};
 
 /// The version of the extraction that writes [`SearchDocument`]s. Rows written by an
-/// older one are written again by [`Store::index_mailbox`].
+/// older one are queued to be written again when the store opens.
 pub const INDEX_VERSION: i32 = 1;
 
 /// Fewer characters than this cannot use a trigram index.
 const TRIGRAM: usize = 3;
-
-/// Blobs indexed per transaction when a mailbox is indexed after the fact.
-const BACKFILL_BATCH: usize = 50;
 
 /// What the index keeps of one message (of one blob): text folded with [`fold`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -140,102 +136,7 @@ fn like_pattern(needle: &str) -> String {
     pattern
 }
 
-/// Inserts (or, when an older extraction wrote it, replaces) the index row of a blob,
-/// in the caller's transaction `$tx`.
-macro_rules! insert_search_text {
-    ($tx:ident, $blob_id:expr, $document:expr) => {{
-        let blob_id: &$crate::BlobId = $blob_id;
-        let document: &$crate::SearchDocument = $document;
-        sqlx::query(
-            "INSERT INTO search_text (blob_id, version, from_text, to_text, cc_text, bcc_text,
-               subject_text, headers, body, refs, sent_at, sent_day)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (blob_id) DO UPDATE SET version = excluded.version,
-               from_text = excluded.from_text, to_text = excluded.to_text,
-               cc_text = excluded.cc_text, bcc_text = excluded.bcc_text,
-               subject_text = excluded.subject_text, headers = excluded.headers,
-               body = excluded.body, refs = excluded.refs, sent_at = excluded.sent_at,
-               sent_day = excluded.sent_day
-             WHERE search_text.version < excluded.version",
-        )
-        .bind(blob_id.as_str())
-        .bind($crate::search::INDEX_VERSION)
-        .bind(&document.from)
-        .bind(&document.to)
-        .bind(&document.cc)
-        .bind(&document.bcc)
-        .bind(&document.subject)
-        .bind(&document.headers)
-        .bind(&document.body)
-        .bind(&document.references)
-        .bind(document.sent_at)
-        .bind(document.sent_day)
-        .execute(&mut *$tx)
-        .await
-    }};
-}
-
 impl Store {
-    /// Indexes the messages of a mailbox with UIDs above `above_uid` whose blob has no
-    /// index row of the current [`INDEX_VERSION`]: messages stored before the index
-    /// existed, or by a node that did not index them. Returns how many blobs it
-    /// indexed. A blob that is gone gets an empty row (its messages match no text) so
-    /// that it is not read again at every search.
-    pub async fn index_mailbox(&self, mailbox_id: i64, above_uid: i64) -> Result<usize> {
-        let missing: Vec<String> = dispatch!(&self.pool, read, |p| {
-            sqlx::query_scalar(
-                "SELECT DISTINCT m.blob_id FROM messages m
-                 LEFT JOIN search_text t ON t.blob_id = m.blob_id
-                 WHERE m.mailbox_id = $1 AND m.uid > $2
-                   AND (t.blob_id IS NULL OR t.version < $3)",
-            )
-            .bind(mailbox_id)
-            .bind(above_uid)
-            .bind(INDEX_VERSION)
-            .fetch_all(p)
-            .await?
-        });
-        let mut indexed = 0;
-        for chunk in missing.chunks(BACKFILL_BATCH) {
-            let mut documents = Vec::with_capacity(chunk.len());
-            for blob in chunk {
-                let blob_id = BlobId::parse(blob)?;
-                let document = match self.get_blob(&blob_id).await {
-                    Ok(raw) => tokio::task::spawn_blocking(move || SearchDocument::of(&raw))
-                        .await
-                        .map_err(|e| StoreError::Invalid(format!("indexing {blob_id}: {e}")))?,
-                    Err(StoreError::BlobMissing(_)) => {
-                        tracing::warn!(blob = %blob_id, "cannot index a message whose blob is missing");
-                        SearchDocument::default()
-                    }
-                    Err(error) => return Err(error),
-                };
-                documents.push((blob_id, document));
-            }
-            retry_conflicts(|| async {
-                dispatch!(&self.pool, write, |p| {
-                    let mut tx = p.begin_write().await?;
-                    for (blob_id, document) in &documents {
-                        insert_search_text!(tx, blob_id, document)?;
-                    }
-                    tx.commit().await?;
-                    Ok(())
-                })
-            })
-            .await?;
-            indexed += documents.len();
-        }
-        if indexed > 0 {
-            metrics::counter!("postcell_store_search_backfilled_total").increment(indexed as u64);
-            tracing::info!(
-                mailbox_id,
-                indexed,
-                "indexed messages stored before the index"
-            );
-        }
-        Ok(indexed)
-    }
-
     /// The UIDs of the messages of a mailbox whose `field` contains `needle` (folded
     /// with [`fold`] here), in UID order. An empty needle matches every indexed message.
     pub async fn search_text(

@@ -133,7 +133,6 @@ async fn deliver_bytes(
             internal_date: postcell_store::now(),
             message_id: Some("<m@example.org>".into()),
             summary: None,
-            search: None,
             sender: "sender@example.net".into(),
             remote: Some("test".into()),
             targets,
@@ -156,7 +155,6 @@ fn message(
         keywords: keywords.to_vec(),
         internal_date: date,
         summary: Some(b"summary".to_vec()),
-        search: None,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use postcell_store::{
     BackendConfig, BlobConfig, BlobId, Delivery, DeliveryOutcome, DeliveryTarget, Durability,
-    NewAccount, NewMessage, RecipientOutcome, SearchDocument, SentDay, Store, StoreConfig,
+    IndexerSettings, NewAccount, NewMessage, RecipientOutcome, SentDay, Store, StoreConfig,
     StoreError, TextField, UidRanges,
 };
 use tempfile::TempDir;
@@ -70,7 +70,8 @@ on_both_backends!(
     japanese_in_legacy_charsets_is_found_in_utf8,
     sent_days_headers_and_references,
     one_row_per_blob_removed_with_the_last_message,
-    messages_stored_before_the_index_are_indexed_on_demand,
+    queued_messages_are_indexed_before_a_search,
+    the_background_indexer_empties_the_queue,
 );
 
 const BOB: &[u8] = b"From: Bob Smith <bob@example.net>\r\nTo: alice@example.org\r\n\
@@ -101,8 +102,8 @@ async fn account(store: &Store, name: &str) -> i64 {
         .id
 }
 
-/// Delivers `raw` (with its index row unless `index` is false) to each account's INBOX;
-/// returns the mailbox ids.
+/// Delivers `raw` to each account's INBOX, then (if `index`) lets the indexer write
+/// everything queued; returns the mailbox ids.
 async fn deliver(store: &Store, raw: &[u8], accounts: &[i64], index: bool) -> Vec<i64> {
     let blob_id = store.put_blob(raw.to_vec()).await.unwrap();
     let outcome = store
@@ -112,7 +113,6 @@ async fn deliver(store: &Store, raw: &[u8], accounts: &[i64], index: bool) -> Ve
             internal_date: postcell_store::now(),
             message_id: None,
             summary: None,
-            search: index.then(|| SearchDocument::of(raw)),
             sender: "sender@example.net".into(),
             remote: None,
             targets: accounts
@@ -128,6 +128,9 @@ async fn deliver(store: &Store, raw: &[u8], accounts: &[i64], index: bool) -> Ve
     let DeliveryOutcome::Done(outcomes) = outcome else {
         panic!("{outcome:?}")
     };
+    if index {
+        index_everything(store).await;
+    }
     outcomes
         .into_iter()
         .map(|o| match o {
@@ -135,6 +138,16 @@ async fn deliver(store: &Store, raw: &[u8], accounts: &[i64], index: bool) -> Ve
             other => panic!("{other:?}"),
         })
         .collect()
+}
+
+async fn index_everything(store: &Store) {
+    for _ in 0..100 {
+        if store.index_queued(50).await.unwrap() == 0 {
+            assert_eq!(store.search_queue_len().await.unwrap(), 0);
+            return;
+        }
+    }
+    panic!("the index queue does not empty");
 }
 
 async fn find(store: &Store, mailbox: i64, field: TextField, needle: &str) -> Vec<i64> {
@@ -384,11 +397,25 @@ async fn one_row_per_blob_removed_with_the_last_message(f: Fixture) {
     assert_eq!(indexed(store).await, 0);
 }
 
-async fn messages_stored_before_the_index_are_indexed_on_demand(f: Fixture) {
+async fn queued_messages_are_indexed_before_a_search(f: Fixture) {
     let store = &f.store;
     let alice = account(store, "alice@example.org").await;
     let inbox = deliver(store, BOB, &[alice], false).await[0];
-    deliver(store, CAROL, &[alice], true).await;
+    deliver(store, CAROL, &[alice], false).await;
+    assert_eq!(store.search_queue_len().await.unwrap(), 2);
+    assert_eq!(indexed(store).await, 0, "a delivery only queues its text");
+    assert!(find(store, inbox, TextField::Body, "noon").await.is_empty());
+    assert_eq!(store.index_mailbox(inbox).await.unwrap(), 2);
+    assert_eq!(store.index_mailbox(inbox).await.unwrap(), 0);
+    assert_eq!(store.search_queue_len().await.unwrap(), 0);
+    assert_eq!(
+        find(store, inbox, TextField::Body, "noon").await,
+        vec![1, 2]
+    );
+    // The same text delivered again is not queued again.
+    deliver(store, BOB, &[alice], false).await;
+    assert_eq!(store.search_queue_len().await.unwrap(), 0);
+
     let drafts = store
         .mailbox_by_name(alice, "Drafts")
         .await
@@ -399,54 +426,21 @@ async fn messages_stored_before_the_index_are_indexed_on_demand(f: Fixture) {
         .put_blob(b"Subject: draft\r\n\r\nunfinished\r\n".to_vec())
         .await
         .unwrap();
-    store
-        .append(
-            alice,
-            drafts,
-            &NewMessage {
-                blob_id: blob,
-                size: 30,
-                flags: 0,
-                keywords: Vec::new(),
-                internal_date: postcell_store::now(),
-                summary: None,
-                search: None,
-            },
-        )
-        .await
-        .unwrap();
+    append(store, alice, drafts, blob, 30).await;
     // A message whose blob is gone is indexed as empty, once.
-    let gone = BlobId::of(b"never written");
-    store
-        .append(
-            alice,
-            drafts,
-            &NewMessage {
-                blob_id: gone,
-                size: 13,
-                flags: 0,
-                keywords: Vec::new(),
-                internal_date: postcell_store::now(),
-                summary: None,
-                search: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert!(find(store, inbox, TextField::Body, "noon").await == vec![2]);
-    assert_eq!(store.index_mailbox(inbox, 0).await.unwrap(), 1);
-    assert_eq!(store.index_mailbox(inbox, 0).await.unwrap(), 0);
+    append(store, alice, drafts, BlobId::of(b"never written"), 13).await;
     assert_eq!(
-        find(store, inbox, TextField::Body, "noon").await,
-        vec![1, 2]
+        store.search_queue_len().await.unwrap(),
+        2,
+        "APPEND queues too"
     );
     assert_eq!(
-        store.index_mailbox(drafts, 1).await.unwrap(),
-        1,
-        "only above UID 1"
+        store.index_mailbox(inbox).await.unwrap(),
+        0,
+        "another mailbox"
     );
-    assert_eq!(store.index_mailbox(drafts, 0).await.unwrap(), 1);
-    assert_eq!(store.index_mailbox(drafts, 0).await.unwrap(), 0);
+    assert_eq!(store.index_mailbox(drafts).await.unwrap(), 2);
+    assert_eq!(store.index_mailbox(drafts).await.unwrap(), 0);
     assert_eq!(
         find(store, drafts, TextField::Body, "unfinished").await,
         vec![1]
@@ -455,6 +449,75 @@ async fn messages_stored_before_the_index_are_indexed_on_demand(f: Fixture) {
         find(store, drafts, TextField::Subject, "").await,
         vec![1, 2]
     );
+
+    // What is expunged before the indexer reaches it leaves the queue, and the indexer
+    // writes no row for it.
+    let sent = b"Subject: gone soon\r\n\r\nephemeral\r\n";
+    deliver(store, sent, &[alice], false).await;
+    assert_eq!(store.search_queue_len().await.unwrap(), 1);
+    store.expunge_uids(alice, inbox, &[4]).await.unwrap();
+    assert_eq!(store.search_queue_len().await.unwrap(), 0);
+    let before = indexed(store).await;
+    assert_eq!(store.index_queued(10).await.unwrap(), 0);
+    assert_eq!(indexed(store).await, before);
+}
+
+async fn the_background_indexer_empties_the_queue(f: Fixture) {
+    let store = &f.store;
+    let alice = account(store, "alice@example.org").await;
+    let mut inbox = 0;
+    for n in 0..30 {
+        let raw = format!("Subject: note {n}\r\n\r\nbody number{n:03}\r\n");
+        inbox = deliver(store, raw.as_bytes(), &[alice], false).await[0];
+    }
+    assert_eq!(store.search_queue_len().await.unwrap(), 30);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let indexer = tokio::spawn(store.clone().run_indexer(
+        IndexerSettings {
+            batch: 7,
+            ..IndexerSettings::default()
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.search_queue_len().await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the indexer left {} queued",
+            store.search_queue_len().await.unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(indexed(store).await, 30);
+    assert_eq!(
+        find(store, inbox, TextField::Body, "number017").await,
+        vec![18]
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(5), indexer)
+        .await
+        .expect("the indexer stops when told")
+        .unwrap();
+}
+
+async fn append(store: &Store, account: i64, mailbox: i64, blob_id: BlobId, size: i64) {
+    store
+        .append(
+            account,
+            mailbox,
+            &NewMessage {
+                blob_id,
+                size,
+                flags: 0,
+                keywords: Vec::new(),
+                internal_date: postcell_store::now(),
+                summary: None,
+            },
+        )
+        .await
+        .unwrap();
 }
 
 /// pg_trgm makes trigrams of the letters LC_CTYPE knows: none of Japanese under `C`

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use postcell_imap_proto::SequenceSet;
 use postcell_imap_proto::command::AppendCommand;
 use postcell_imap_proto::response::{Code, StatusResponse};
-use postcell_store::{AppendOutcome, NewMessage, SearchDocument};
+use postcell_store::{AppendOutcome, NewMessage};
 
 use crate::command::select::sync;
 use crate::command::store::flag_bits;
@@ -52,8 +52,6 @@ pub(crate) async fn append(
     let size = command.message.len() as i64;
     // Summarised now, so FETCH of ENVELOPE or BODYSTRUCTURE never parses it again.
     let summary = postcell_mime::summarize(&command.message);
-    // Indexed in the same transaction as the message, like a delivery.
-    let search = SearchDocument::from_summary(&summary, &command.message);
     let summary = summary.to_bytes();
     // Rule 1: the blob is durable before the row that points to it.
     let blob_id = match store.put_blob(command.message).await {
@@ -67,7 +65,6 @@ pub(crate) async fn append(
         keywords,
         internal_date,
         summary: Some(summary),
-        search: Some(search),
     };
     match store.append(account_id, mailbox.id, &message).await {
         Ok(AppendOutcome::Appended {

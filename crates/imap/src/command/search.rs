@@ -41,8 +41,6 @@ pub(crate) struct SearchState {
     /// Messages expunged since drop out, because `$` is resolved against the session's
     /// view of the mailbox.
     pub saved: Vec<u32>,
-    /// Every message up to this UID has been checked for an index row.
-    indexed_through: u32,
 }
 
 impl SelectedMailbox {
@@ -310,22 +308,13 @@ fn needs_details(key: &SearchKey) -> bool {
     }
 }
 
-/// Indexes the messages of the mailbox stored before the index existed (new ones are
-/// indexed as they arrive), checking each message once per session.
+/// Writes the index rows of the mailbox's messages that the store's indexer has not
+/// reached yet, so that the search sees every message.
 pub(crate) async fn ensure_indexed(
     store: &Store,
-    selected: &mut SelectedMailbox,
+    selected: &SelectedMailbox,
 ) -> Result<(), StoreError> {
-    let newest = selected.largest_uid();
-    if newest > selected.search.indexed_through {
-        store
-            .index_mailbox(
-                selected.mailbox_id,
-                i64::from(selected.search.indexed_through),
-            )
-            .await?;
-        selected.search.indexed_through = newest;
-    }
+    store.index_mailbox(selected.mailbox_id).await?;
     Ok(())
 }
 

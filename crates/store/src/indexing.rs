@@ -1,0 +1,318 @@
+//! Writing the search index after delivery, not during it.
+//!
+//! Tokenizing a message into trigrams and merging index segments costs several times
+//! what the rest of a delivery does, and on SQLite it happens on the one writer. So a
+//! delivery or an APPEND only queues its blob (`search_pending`, in its own
+//! transaction), and the index rows are written later by whichever comes first:
+//!
+//! * the background indexer ([`Store::run_indexer`]), which every node runs: it claims
+//!   a batch of queued blobs for a while (so the nodes of a cell do not index the same
+//!   blobs), extracts their text, and writes their rows and removes them from the queue
+//!   in one transaction. It gives way to deliveries: while messages are arriving it
+//!   writes small batches and rests between them ([`IndexerSettings`]), and catches
+//!   up when they stop;
+//! * a search ([`Store::index_mailbox`]): before it queries, it indexes whatever of its
+//!   mailbox is still queued, claimed or not, so a search never misses a message.
+//!
+//! A claim is a lease on a queue entry: a node that dies while indexing leaves entries
+//! that another node takes once [`CLAIM_SECONDS`] have passed. Writing a row twice is
+//! harmless (the second write of the same [`INDEX_VERSION`] changes nothing).
+//!
+//! Rows of an older extraction are queued again when a store opens
+//! ([`Store::queue_outdated_index_rows`]).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::pool::{WritePool, retry_conflicts};
+use crate::search::{INDEX_VERSION, SearchDocument};
+use crate::{BlobId, Result, Store, StoreError, now};
+
+/// How long a claimed batch stays with the node that claimed it.
+pub const CLAIM_SECONDS: i64 = 120;
+
+/// Blobs indexed per transaction before a search.
+const SEARCH_BATCH: usize = 64;
+
+/// Queues the blob of a message just stored for the indexer, in the caller's
+/// transaction `$tx`, unless its text is already indexed (another message shares it).
+macro_rules! queue_for_index {
+    ($tx:ident, $blob_id:expr, $at:expr) => {{
+        let blob_id: &$crate::BlobId = $blob_id;
+        sqlx::query(
+            "INSERT INTO search_pending (blob_id, queued_at)
+             SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM search_text WHERE blob_id = $1)
+             ON CONFLICT (blob_id) DO NOTHING",
+        )
+        .bind(blob_id.as_str())
+        .bind($at)
+        .execute(&mut *$tx)
+        .await
+    }};
+}
+
+/// Writes (or, when an older extraction wrote it, replaces) the index row of a blob,
+/// in the caller's transaction `$tx`, if a message still refers to the blob.
+macro_rules! insert_search_text {
+    ($tx:ident, $blob_id:expr, $document:expr) => {{
+        let blob_id: &$crate::BlobId = $blob_id;
+        let document: &$crate::SearchDocument = $document;
+        sqlx::query(
+            "INSERT INTO search_text (blob_id, version, from_text, to_text, cc_text, bcc_text,
+               subject_text, headers, body, refs, sent_at, sent_day)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+             WHERE EXISTS (SELECT 1 FROM messages WHERE blob_id = $1)
+             ON CONFLICT (blob_id) DO UPDATE SET version = excluded.version,
+               from_text = excluded.from_text, to_text = excluded.to_text,
+               cc_text = excluded.cc_text, bcc_text = excluded.bcc_text,
+               subject_text = excluded.subject_text, headers = excluded.headers,
+               body = excluded.body, refs = excluded.refs, sent_at = excluded.sent_at,
+               sent_day = excluded.sent_day
+             WHERE search_text.version < excluded.version",
+        )
+        .bind(blob_id.as_str())
+        .bind(INDEX_VERSION)
+        .bind(&document.from)
+        .bind(&document.to)
+        .bind(&document.cc)
+        .bind(&document.bcc)
+        .bind(&document.subject)
+        .bind(&document.headers)
+        .bind(&document.body)
+        .bind(&document.references)
+        .bind(document.sent_at)
+        .bind(document.sent_day)
+        .execute(&mut *$tx)
+        .await
+    }};
+}
+
+/// How the background indexer paces itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexerSettings {
+    /// Blobs claimed and written per transaction when no mail is arriving.
+    pub batch: usize,
+    /// Blobs per transaction while mail arrives: small, so that a delivery never
+    /// waits long behind the indexer for the writer.
+    pub busy_batch: usize,
+    /// The share of time (above 0, at most 1) the indexer may work while mail
+    /// arrives; it sleeps the rest. When mail stops, it works without pause.
+    pub busy_share: f64,
+    /// How often an idle indexer looks at the queue.
+    pub poll: Duration,
+}
+
+impl Default for IndexerSettings {
+    fn default() -> Self {
+        IndexerSettings {
+            batch: 200,
+            busy_batch: 20,
+            busy_share: 0.25,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+impl IndexerSettings {
+    /// How long to rest after a batch that took `worked` while mail was arriving.
+    fn rest_after(&self, worked: Duration) -> Duration {
+        let share = self.busy_share.clamp(0.01, 1.0);
+        worked.mul_f64((1.0 - share) / share)
+    }
+}
+
+/// Deliveries counted as they commit, so the indexer can tell a busy moment.
+#[derive(Debug, Default)]
+pub(crate) struct Activity {
+    deliveries: AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn delivered(&self) {
+        self.deliveries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.deliveries.load(Ordering::Relaxed)
+    }
+}
+
+/// How often the indexer counts its queue for `postcell_store_search_pending`.
+const GAUGE_EVERY: Duration = Duration::from_secs(1);
+
+impl Store {
+    /// Indexes the whole queue, batch after batch, until `stop` completes. Gives way
+    /// to deliveries as [`IndexerSettings`] says; errors are logged and retried.
+    pub async fn run_indexer(self, settings: IndexerSettings, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut seen = self.activity.count();
+        let mut counted: Option<Instant> = None;
+        loop {
+            // Deliveries since the last batch: mail is arriving.
+            let busy = self.activity.count() != seen;
+            seen = self.activity.count();
+            let limit = if busy {
+                settings.busy_batch.min(settings.batch)
+            } else {
+                settings.batch
+            };
+            let started = Instant::now();
+            let pause = match self.index_queued(limit.max(1)).await {
+                Ok(0) => settings.poll,
+                Ok(_) if busy => settings.rest_after(started.elapsed()),
+                Ok(_) => Duration::ZERO,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot index queued messages; trying again");
+                    settings.poll.max(Duration::from_secs(1))
+                }
+            };
+            if counted.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
+                counted = Some(Instant::now());
+                match self.search_queue_len().await {
+                    Ok(queued) => {
+                        metrics::gauge!("postcell_store_search_pending").set(queued as f64)
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cannot count the index queue"),
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// Claims up to `limit` queued blobs that no other node holds, indexes them, and
+    /// returns how many it indexed.
+    pub async fn index_queued(&self, limit: usize) -> Result<usize> {
+        let at = now();
+        let claimed: Vec<String> = retry_conflicts(|| async {
+            dispatch!(&self.pool, write, |p| {
+                Ok(sqlx::query_scalar(
+                    "UPDATE search_pending SET claimed_by = $1, claimed_until = $2
+                     WHERE claimed_until <= $3 AND blob_id IN (
+                       SELECT blob_id FROM search_pending WHERE claimed_until <= $3
+                       ORDER BY queued_at LIMIT $4)
+                     RETURNING blob_id",
+                )
+                .bind(&*self.node_id)
+                .bind(at + CLAIM_SECONDS)
+                .bind(at)
+                .bind(limit as i64)
+                .fetch_all(p)
+                .await?)
+            })
+        })
+        .await?;
+        self.index_blobs(&claimed).await
+    }
+
+    /// Indexes what of mailbox `mailbox_id` is still queued (a search is about to run
+    /// on it). Returns how many blobs it indexed.
+    pub async fn index_mailbox(&self, mailbox_id: i64) -> Result<usize> {
+        let queued: Vec<String> = dispatch!(&self.pool, read, |p| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT q.blob_id FROM search_pending q
+                 JOIN messages m ON m.blob_id = q.blob_id
+                 WHERE m.mailbox_id = $1",
+            )
+            .bind(mailbox_id)
+            .fetch_all(p)
+            .await?
+        });
+        let mut indexed = 0;
+        for chunk in queued.chunks(SEARCH_BATCH) {
+            indexed += self.index_blobs(chunk).await?;
+        }
+        if indexed > 0 {
+            metrics::counter!("postcell_store_search_indexed_on_demand_total")
+                .increment(indexed as u64);
+            tracing::debug!(
+                mailbox_id,
+                indexed,
+                "indexed queued messages before a search"
+            );
+        }
+        Ok(indexed)
+    }
+
+    /// How many blobs wait for the indexer.
+    pub async fn search_queue_len(&self) -> Result<i64> {
+        dispatch!(&self.pool, read, |p| {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM search_pending")
+                .fetch_one(p)
+                .await?)
+        })
+    }
+
+    /// Queues again the blobs whose index row an older extraction wrote. Returns how
+    /// many it queued.
+    pub(crate) async fn queue_outdated_index_rows(&self) -> Result<u64> {
+        let queued = dispatch!(&self.pool, write, |p| {
+            sqlx::query(
+                "INSERT INTO search_pending (blob_id, queued_at)
+                 SELECT blob_id, $2 FROM search_text WHERE version < $1
+                 ON CONFLICT (blob_id) DO NOTHING",
+            )
+            .bind(INDEX_VERSION)
+            .bind(now())
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        if queued > 0 {
+            tracing::info!(queued, "queued messages indexed by an older version");
+        }
+        Ok(queued)
+    }
+
+    /// Extracts the text of `blobs` and writes their rows, taking them off the queue,
+    /// in one transaction. A blob that is gone gets an empty row (its messages match
+    /// no text), so that it is not read again at every search.
+    async fn index_blobs(&self, blobs: &[String]) -> Result<usize> {
+        if blobs.is_empty() {
+            return Ok(0);
+        }
+        let mut raws = Vec::with_capacity(blobs.len());
+        for blob in blobs {
+            let blob_id = BlobId::parse(blob)?;
+            let raw = match self.get_blob(&blob_id).await {
+                Ok(raw) => Some(raw),
+                Err(StoreError::BlobMissing(_)) => {
+                    tracing::warn!(blob = %blob_id, "cannot index a message whose blob is missing");
+                    None
+                }
+                Err(error) => return Err(error),
+            };
+            raws.push((blob_id, raw));
+        }
+        let documents = tokio::task::spawn_blocking(move || {
+            raws.into_iter()
+                .map(|(blob_id, raw)| {
+                    let document = raw.map(|raw| SearchDocument::of(&raw)).unwrap_or_default();
+                    (blob_id, document)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Invalid(format!("extracting search text: {e}")))?;
+        retry_conflicts(|| async {
+            dispatch!(&self.pool, write, |p| {
+                let mut tx = p.begin_write().await?;
+                for (blob_id, document) in &documents {
+                    insert_search_text!(tx, blob_id, document)?;
+                    sqlx::query("DELETE FROM search_pending WHERE blob_id = $1")
+                        .bind(blob_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            })
+        })
+        .await?;
+        metrics::counter!("postcell_store_search_indexed_total").increment(documents.len() as u64);
+        Ok(documents.len())
+    }
+}
