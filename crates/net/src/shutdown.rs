@@ -17,19 +17,22 @@ pub struct Stopped {
     pub still_running: usize,
 }
 
-/// Cancels `shutdown` (every accept loop and every session's connection watch it),
-/// waits for the accept loops to close their sockets, then for the sessions, at most
-/// `bound`.
+/// Stops the accept loops and waits until their sockets are closed, then cancels
+/// `shutdown` (every session's connection watches it) and waits for the sessions, at
+/// most `bound`. The sockets close first so that a client told to go (and reconnecting
+/// at once) is refused here and reaches another node.
 pub async fn stop_sessions(
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
     accept_loops: Vec<JoinHandle<()>>,
     bound: Duration,
 ) -> Stopped {
-    shutdown.cancel();
     for task in accept_loops {
+        // Dropping an accept loop drops its listener, which closes the socket.
+        task.abort();
         let _ = task.await;
     }
+    shutdown.cancel();
     tracker.close();
     let still_running = match tokio::time::timeout(bound, tracker.wait()).await {
         Ok(()) => 0,

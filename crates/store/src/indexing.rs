@@ -19,13 +19,13 @@
 //! harmless (the second write of the same [`INDEX_VERSION`] changes nothing).
 //!
 //! Rows of an older extraction are queued again when a store opens
-//! ([`Store::queue_outdated_index_rows`]).
+//! (`queue_outdated_index_rows`), before anything else uses it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::pool::{WritePool, retry_conflicts};
+use crate::pool::{Pool, WritePool, retry_conflicts};
 use crate::search::{INDEX_VERSION, SearchDocument};
 use crate::{BlobId, Result, Store, StoreError, now};
 
@@ -246,27 +246,6 @@ impl Store {
         })
     }
 
-    /// Queues again the blobs whose index row an older extraction wrote. Returns how
-    /// many it queued.
-    pub(crate) async fn queue_outdated_index_rows(&self) -> Result<u64> {
-        let queued = dispatch!(&self.pool, write, |p| {
-            sqlx::query(
-                "INSERT INTO search_pending (blob_id, queued_at)
-                 SELECT blob_id, $2 FROM search_text WHERE version < $1
-                 ON CONFLICT (blob_id) DO NOTHING",
-            )
-            .bind(INDEX_VERSION)
-            .bind(now())
-            .execute(p)
-            .await?
-            .rows_affected()
-        });
-        if queued > 0 {
-            tracing::info!(queued, "queued messages indexed by an older version");
-        }
-        Ok(queued)
-    }
-
     /// Extracts the text of `blobs` and writes their rows, taking them off the queue,
     /// in one transaction. A blob that is gone gets an empty row (its messages match
     /// no text), so that it is not read again at every search.
@@ -315,4 +294,25 @@ impl Store {
         metrics::counter!("postcell_store_search_indexed_total").increment(documents.len() as u64);
         Ok(documents.len())
     }
+}
+
+/// Queues again the blobs whose index row an older extraction wrote. Returns how
+/// many it queued.
+pub(crate) async fn queue_outdated_index_rows(pool: &Pool) -> Result<u64> {
+    let queued = dispatch!(pool, write, |p| {
+        sqlx::query(
+            "INSERT INTO search_pending (blob_id, queued_at)
+             SELECT blob_id, $2 FROM search_text WHERE version < $1
+             ON CONFLICT (blob_id) DO NOTHING",
+        )
+        .bind(INDEX_VERSION)
+        .bind(now())
+        .execute(p)
+        .await?
+        .rows_affected()
+    });
+    if queued > 0 {
+        tracing::info!(queued, "queued messages indexed by an older version");
+    }
+    Ok(queued)
 }

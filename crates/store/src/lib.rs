@@ -125,6 +125,7 @@ impl Store {
     pub async fn open(config: &StoreConfig) -> Result<Store> {
         let pool = pool::Pool::open(&config.backend).await?;
         pool.migrate().await?;
+        indexing::queue_outdated_index_rows(&pool).await?;
         let blobs = blob::BlobStore::open(&config.blobs, pool.clone()).await?;
         let feed = ChangeFeed::start(&pool).await?;
         let node_id: std::sync::Arc<str> = config.node_id.as_str().into();
@@ -135,16 +136,14 @@ impl Store {
             )),
             pool::Pool::Postgres(_) => None,
         };
-        let store = Store {
+        Ok(Store {
             pool,
             blobs,
             feed,
             node_id,
             group_commit,
             activity: Default::default(),
-        };
-        store.queue_outdated_index_rows().await?;
-        Ok(store)
+        })
     }
 
     pub fn backend(&self) -> Backend {

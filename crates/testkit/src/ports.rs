@@ -4,20 +4,44 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
-/// Asks the kernel for a currently unused port on 127.0.0.1.
+/// Ports handed out below the kernel's ephemeral range (Linux: 32768 to 60999 by
+/// default), so that no outgoing connection of a busy test takes a port between the
+/// moment it is chosen here and the moment a server binds it.
+const FIRST: u16 = 10_000;
+const LAST: u16 = 32_000;
+
+/// The next candidate: each process starts at its own place in the range and walks
+/// it, so parallel tests in one process never get the same port and two processes
+/// rarely do.
+fn next_candidate() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(LAST - FIRST);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    FIRST + (n % span) as u16
+}
+
+/// A port that is unused on 127.0.0.1 right now, from below the ephemeral range.
 ///
-/// The listener is closed before returning, so another process can grab the
-/// port before the caller binds it. Callers that start a server on the port
-/// should therefore be ready to retry with a new port.
+/// The probe listener is closed before returning, so another process can still bind
+/// the port before the caller does. Callers that start a server on the port should
+/// therefore be ready to retry with a new port.
 pub fn try_free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .context("binding 127.0.0.1:0 to find a free port")?;
-    let addr = listener
-        .local_addr()
-        .context("reading the address of a 127.0.0.1:0 listener")?;
-    Ok(addr.port())
+    for _ in 0..(LAST - FIRST) {
+        let port = next_candidate();
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no port from {FIRST} to {LAST} is free on 127.0.0.1")
 }
 
 /// Like [`try_free_port`], but panics: for tests, where a machine that cannot
