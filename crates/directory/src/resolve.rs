@@ -56,23 +56,19 @@ impl Directory {
                 AddressEntry::Account {
                     account_id,
                     account_name,
+                    enabled: true,
                     ..
-                } => {
-                    let account = self.store.account_by_id(account_id).await?;
-                    match account {
-                        Some(account) if account.enabled => push_unique(
-                            &mut targets,
-                            Target::Account {
-                                account_id,
-                                account_name,
-                            },
-                        ),
-                        // A disabled account reached through an alias is skipped; asked for
-                        // directly, it is refused.
-                        _ if depth == 0 => return Ok(Resolution::Disabled),
-                        _ => {}
-                    }
-                }
+                } => push_unique(
+                    &mut targets,
+                    Target::Account {
+                        account_id,
+                        account_name,
+                    },
+                ),
+                // A disabled account reached through an alias is skipped; asked for
+                // directly, it is refused.
+                AddressEntry::Account { .. } if depth == 0 => return Ok(Resolution::Disabled),
+                AddressEntry::Account { .. } => {}
                 AddressEntry::Alias {
                     address,
                     targets: alias_targets,

@@ -75,6 +75,8 @@ pub enum AddressEntry {
         address: String,
         account_id: i64,
         account_name: String,
+        /// Read with the address, so a delivery needs no second query for it.
+        enabled: bool,
     },
     Alias {
         address: String,
@@ -465,7 +467,7 @@ impl Store {
     pub async fn lookup_address(&self, address: &str) -> Result<Option<AddressEntry>> {
         let entry = dispatch!(&self.pool, read, |p| {
             let row = sqlx::query(
-                "SELECT x.id, x.account_id, a.name AS account_name FROM addresses x
+                "SELECT x.id, x.account_id, a.name AS account_name, a.enabled FROM addresses x
                  LEFT JOIN accounts a ON a.id = x.account_id WHERE x.address = $1",
             )
             .bind(address)
@@ -480,6 +482,7 @@ impl Store {
                             address: address.to_owned(),
                             account_id,
                             account_name: row.try_get("account_name")?,
+                            enabled: row.try_get("enabled")?,
                         }),
                         None => {
                             let id: i64 = row.try_get("id")?;
