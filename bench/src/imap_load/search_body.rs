@@ -67,6 +67,10 @@ pub struct Args {
     /// Longest wait for the gauge, in seconds (not part of --max-seconds).
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub catch_up_seconds: u64,
+    /// Send the Japanese word as a synchronizing literal even when the server
+    /// offers LITERAL+ or LITERAL-.
+    #[arg(long)]
+    pub synchronizing_literal: bool,
 }
 
 #[derive(Serialize)]
@@ -79,6 +83,7 @@ struct Config {
     metrics: Option<String>,
     metric: String,
     catch_up_seconds: u64,
+    synchronizing_literal: bool,
     max_seconds: u64,
     io_timeout_seconds: u64,
 }
@@ -170,7 +175,9 @@ pub async fn run(args: Args) -> Result<bool> {
     let mut errors = Errors::default();
 
     let index_catch_up = match &args.metrics {
-        Some(endpoint) => catch_up(&args, endpoint, &mut errors).await?,
+        Some(endpoint) => {
+            catch_up(endpoint, &args.metric, args.catch_up_seconds, &mut errors).await?
+        }
         None => CatchUp::default(),
     };
     // --max-seconds bounds the searches, not the wait before them.
@@ -202,7 +209,16 @@ pub async fn run(args: Args) -> Result<bool> {
                 hit_max_seconds = true;
                 break;
             }
-            match search(&run, &user, &args.mailbox, args.messages, word).await {
+            let searched = search(
+                &run,
+                &user,
+                &args.mailbox,
+                args.messages,
+                word,
+                args.synchronizing_literal,
+            )
+            .await;
+            match searched {
                 Ok(s) => {
                     out.runs_ok += 1;
                     out.literal = s.literal.name();
@@ -259,6 +275,7 @@ pub async fn run(args: Args) -> Result<bool> {
         metrics: args.metrics,
         metric: args.metric,
         catch_up_seconds: args.catch_up_seconds,
+        synchronizing_literal: args.synchronizing_literal,
         max_seconds: args.common.max_seconds,
         io_timeout_seconds: args.common.io_timeout,
     };
@@ -325,6 +342,7 @@ async fn search(
     mailbox: &str,
     messages: u64,
     word: SearchWord,
+    force_synchronizing: bool,
 ) -> Result<Search> {
     let mut client = session::connect(run, 64 * 1024).await?;
     session::login(&mut client, user, &run.password).await?;
@@ -332,7 +350,9 @@ async fn search(
         SearchWord::English => Literal::None,
         SearchWord::Japanese => {
             let caps = session::capabilities(&mut client).await?;
-            if has_capability(&caps, "LITERAL+") || has_capability(&caps, "LITERAL-") {
+            if !force_synchronizing
+                && (has_capability(&caps, "LITERAL+") || has_capability(&caps, "LITERAL-"))
+            {
                 Literal::NonSynchronizing
             } else {
                 Literal::Synchronizing
@@ -382,13 +402,18 @@ async fn search(
     Ok(Search { us, hits, literal })
 }
 
-/// Waits, bounded by --catch-up-seconds, for the gauge to reach 0.
-async fn catch_up(args: &Args, endpoint: &str, errors: &mut Errors) -> Result<CatchUp> {
+/// Waits, at most `bound_seconds`, for the gauge `metric` at `endpoint` to reach 0.
+async fn catch_up(
+    endpoint: &str,
+    metric: &str,
+    bound_seconds: u64,
+    errors: &mut Errors,
+) -> Result<CatchUp> {
     let addr = resolve_loopback(endpoint).await?;
     let mut out = CatchUp::default();
     let started = Instant::now();
-    let bound = Duration::from_secs(args.catch_up_seconds);
-    let most = args.catch_up_seconds * (1000 / POLL.as_millis() as u64) + 2;
+    let bound = Duration::from_secs(bound_seconds);
+    let most = bound_seconds * (1000 / POLL.as_millis() as u64) + 2;
     for _ in 0..most {
         let body = match metrics::get(addr, "/metrics", SCRAPE_TIMEOUT).await {
             Ok(body) => body,
@@ -398,7 +423,7 @@ async fn catch_up(args: &Args, endpoint: &str, errors: &mut Errors) -> Result<Ca
             }
         };
         out.readings += 1;
-        let pending = metrics::value(&body, &args.metric);
+        let pending = metrics::value(&body, metric);
         if out.readings == 1 {
             out.present = Some(pending.is_some());
             out.pending_at_start = pending;
@@ -420,8 +445,7 @@ async fn catch_up(args: &Args, endpoint: &str, errors: &mut Errors) -> Result<Ca
         if started.elapsed() >= bound {
             out.caught_up = Some(false);
             errors.note(format!(
-                "{} still {pending} after {} s (--catch-up-seconds): the searches ran on a store not yet indexed",
-                args.metric, args.catch_up_seconds
+                "{metric} still {pending} after {bound_seconds} s (--catch-up-seconds): the searches ran on a store not yet indexed"
             ));
             break;
         }
@@ -437,6 +461,93 @@ async fn catch_up(args: &Args, endpoint: &str, errors: &mut Errors) -> Result<Ca
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A metrics endpoint that answers each GET with the next of `bodies`
+    /// (the last one again once they are used up).
+    async fn endpoint(bodies: Vec<&'static str>) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for n in 0.. {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request).await;
+                let body = bodies[n.min(bodies.len() - 1)];
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn waits_for_the_gauge() {
+        let addr = endpoint(vec![
+            "postcell_store_search_pending 40\n",
+            "postcell_store_search_pending 7\n",
+            "# TYPE postcell_store_search_pending gauge\npostcell_store_search_pending 0\n",
+        ])
+        .await;
+        let mut errors = Errors::default();
+        let c = catch_up(
+            &addr.to_string(),
+            "postcell_store_search_pending",
+            60,
+            &mut errors,
+        )
+        .await
+        .unwrap();
+        assert_eq!(errors.count, 0);
+        assert_eq!(c.present, Some(true));
+        assert_eq!(c.readings, 3);
+        assert_eq!(c.pending_at_start, Some(40.0));
+        assert_eq!(c.pending_at_end, Some(0.0));
+        assert_eq!(c.caught_up, Some(true));
+        assert!(c.seconds.is_some_and(|s| s >= 0.3), "{:?}", c.seconds);
+    }
+
+    #[tokio::test]
+    async fn no_gauge_no_wait() {
+        let addr = endpoint(vec!["postcell_store_messages_stored_total 5\n"]).await;
+        let mut errors = Errors::default();
+        let c = catch_up(
+            &addr.to_string(),
+            "postcell_store_search_pending",
+            60,
+            &mut errors,
+        )
+        .await
+        .unwrap();
+        assert_eq!(errors.count, 0);
+        assert_eq!((c.present, c.seconds, c.readings), (Some(false), None, 1));
+        assert_eq!(c.caught_up, None);
+    }
+
+    #[tokio::test]
+    async fn the_wait_is_bounded() {
+        let addr = endpoint(vec!["postcell_store_search_pending 3\n"]).await;
+        let mut errors = Errors::default();
+        let c = catch_up(
+            &addr.to_string(),
+            "postcell_store_search_pending",
+            1,
+            &mut errors,
+        )
+        .await
+        .unwrap();
+        assert_eq!(errors.count, 1);
+        assert_eq!(c.caught_up, Some(false));
+        assert_eq!(c.seconds, None);
+        assert_eq!(c.pending_at_end, Some(3.0));
+        assert!(c.waited_seconds >= 1.0 && c.waited_seconds < 5.0);
+    }
 
     #[test]
     fn commands() {
