@@ -20,10 +20,10 @@
 #   --clients C             CLIENTS           concurrent imap-mix clients    (50)
 #   --sessions N            SESSIONS          imap-mix sessions in all       (2000)
 #   --pop3-sessions N       POP3_SESSIONS     pop3-mix sessions in all       (2000)
-#   --large-total S         LARGE_TOTAL       mbsync-download: the bytes of the
-#                                             large mailbox: 200m, 20m, bytes (200m)
-#   --large-size S          LARGE_SIZE        the size of its messages: 64k ... (64k)
-#   --mbsync-runs N         MBSYNC_RUNS       mbsync downloads per server     (1)
+#   --large-total S         LARGE_TOTAL       mbsync-download's mailbox: its
+#                                             bytes, e.g. 200m, 20m          (200m)
+#   --large-size S          LARGE_SIZE        its message size               (64k)
+#   --mbsync-runs N         MBSYNC_RUNS       mbsync downloads per server    (1)
 #   --workloads "A B"       WORKLOADS         which workloads, in this order
 #                                             ("select-fetch-flags imap-mix
 #                                             pop3-mix idle-memory search-body
