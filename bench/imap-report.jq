@@ -20,6 +20,10 @@ def fig_apart($w; $name; $unit; $better; $pc; $dc; $note):
 def mib: if . == null then null else . / 1048576 end;
 def kib: if . == null then null else . / 1024 end;
 def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 1000 end;
+def per($n): if . == null or $n == null or $n == 0 then null else . / $n end;
+def mb: if . == null then null else . / 1000000 end;
+# search-body: the result of one word on one server.
+def word($name): if . == null then null else (.words // []) | map(select(.name == $name)) | first end;
 
 . as $runs
 | ($runs | run("postcell"; "select-fetch-flags"; "")) as $sp
@@ -32,6 +36,23 @@ def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 10
 | ($runs | run("dovecot"; "idle-memory"; "hibernate")) as $ih
 | ($runs | run("postcell"; "pop3-mix"; "")) as $pp
 | ($runs | run("dovecot"; "pop3-mix"; "")) as $pd
+| ($runs | run("postcell"; "search-body"; "")) as $bp
+| ($runs | run("dovecot"; "search-body"; "")) as $bd
+| ($runs | run("postcell"; "mbsync-download"; "")) as $dp
+| ($runs | run("dovecot"; "mbsync-download"; "")) as $dd
+# What a run must have got right: the hits of each search, the messages of
+# each download. A failed check makes imap.sh exit 1.
+| [ ($runs[] | select(.workload == "search-body") | .server as $s
+      | .report.result.words[]
+      | {server: $s, workload: "search-body", check: "hits of \(.command)",
+         expected: .expected_hits, got: .hits, ok: .hits_match}),
+    ($runs[] | select(.workload == "mbsync-download") | .server as $s
+      | .report as $r
+      | {server: $s, workload: "mbsync-download", check: "messages in the mailbox, and in the local Maildir after each download",
+         expected: $r.config.expect_messages,
+         got: ([$r.result.server_messages] + ($r.result.downloads | map(.messages))),
+         ok: $r.result.messages_match})
+  ] as $checks
 | ($mp.report.result.steps_left_out // []) as $left_out
 | (if ($left_out | length) > 0 and $md != $md_full
    then "both without \($left_out | join(", ")), which Postcell does not serve yet"
@@ -52,11 +73,16 @@ def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 10
       big_messages: $big, users: $users, user_messages: $user_messages, size: $size,
       select_fetch_repeat: $repeat, select_fetch_warmup: $warmup,
       idle_connections: $idle, mix_clients: $clients, mix_sessions: $sessions,
-      pop3_sessions: $pop3_sessions
+      pop3_sessions: $pop3_sessions,
+      search_repeat: $repeat,
+      search_words: ($seed[0].result.search_words // null),
+      large_messages: $large_messages, large_size_bytes: $large_size, mbsync_runs: $mbsync_runs
     },
     versions: {postcell: $pcv, dovecot: $dcv},
     dovecot_passwords: $dcpw,
     seed: ($seed[0] // null),
+    ok: ($checks | all(.ok)),
+    checks: $checks,
     figures: ([
       if $sp != null or $sd != null then
         ($sp.report.result) as $p | ($sd.report.result) as $d
@@ -127,6 +153,58 @@ def per_ms($n): if . == null or $n == null or $n == 0 then null else . / $n * 10
           fig("pop3-mix"; "server CPU per session"; "ms"; "lower";
               ($pp.report.server.cpu_seconds | per_ms($p.sessions_completed));
               ($pd.report.server.cpu_seconds | per_ms($d.sessions_completed)); null)
+      else empty end,
+      if $bp != null or $bd != null then
+        ($bp.report.result) as $p | ($bd.report.result) as $d
+        | ($p.index_catch_up // null) as $c
+        | fig_apart("search-body"; "index catch-up before the searches"; "s"; "lower"; $p.index_catch_up_seconds; null;
+            if $bp == null then null
+            elif $c.present == true and $c.caught_up == true then "until postcell_store_search_pending was 0 (\($c.pending_at_start) pending at the start)"
+            elif $c.present == true then "NOT caught up: \($c.pending_at_end) still pending after \($c.waited_seconds | . * 10 | round / 10) s"
+            elif $c.present == false then "postcell_store_search_pending not on /metrics: no wait"
+            else "no wait" end),
+          (["english", "japanese"][] as $name
+           | ($p | word($name)) as $pw | ($d | word($name)) as $dw
+           | (if $name == "english" then "BODY xylophone" else "CHARSET UTF-8 BODY 会議室" end) as $what
+           | fig("search-body"; "\($what), first search"; "ms"; "lower"; $pw.cold_ms; $dw.cold_ms;
+               "cold: the first search for the word" + (if $dw != null then "; Dovecot without fts reads every message" else "" end)),
+             fig("search-body"; "\($what) p50"; "ms"; "lower"; $pw.repeat_ms.p50; $dw.repeat_ms.p50; "of the \($repeat) searches after the first"),
+             fig("search-body"; "\($what) p90"; "ms"; "lower"; $pw.repeat_ms.p90; $dw.repeat_ms.p90; null),
+             fig_apart("search-body"; "\($what) hits"; ""; ""; $pw.hits; $dw.hits;
+               "expected \(($pw // $dw).expected_hits)"
+               + ([(if $pw != null and ($pw.hits_match | not) then "Postcell" else empty end),
+                   (if $dw != null and ($dw.hits_match | not) then "Dovecot" else empty end)]
+                  | if length > 0 then ": MISMATCH on \(join(" and "))" else ", found by every search" end)
+               + (if $name == "japanese" and $pw.literal != null and $dw.literal != null and $pw.literal != $dw.literal
+                  then "; literal \($pw.literal) on Postcell, \($dw.literal) on Dovecot"
+                  elif $name == "japanese" and ($pw // $dw).literal != null then "; \(($pw // $dw).literal) literal"
+                  else "" end))),
+          fig("search-body"; "server CPU per search"; "ms"; "lower";
+              ($bp.report.server.cpu_seconds | per_ms($p.words // [] | map(.runs_ok) | add));
+              ($bd.report.server.cpu_seconds | per_ms($d.words // [] | map(.runs_ok) | add)); "login, CAPABILITY, SELECT, SEARCH, LOGOUT")
+      else empty end,
+      if $dp != null or $dd != null then
+        ($dp.report.result) as $p | ($dd.report.result) as $d
+        | fig("mbsync-download"; "download time"; "s"; "lower"; $p.first_seconds; $d.first_seconds;
+            "the first run, into an empty Maildir: mbsync start to exit"),
+          fig("mbsync-download"; "throughput"; "MB/s"; "higher"; $p.first_megabytes_per_second; $d.first_megabytes_per_second;
+            "mailbox bytes / download time, 1 MB = 10^6 bytes"),
+          (if $mbsync_runs > 1 then
+             fig("mbsync-download"; "download time, median of \($mbsync_runs)"; "s"; "lower"; $p.seconds.p50; $d.seconds.p50; null),
+             fig("mbsync-download"; "throughput, median of \($mbsync_runs)"; "MB/s"; "higher"; $p.median_megabytes_per_second; $d.median_megabytes_per_second; null)
+           else empty end),
+          fig_apart("mbsync-download"; "mailbox"; "MB"; ""; ($p.mailbox_bytes | mb); ($d.mailbox_bytes | mb);
+            "sum of RFC822.SIZE; Postcell's messages also hold the trace headers it added at delivery"),
+          fig_apart("mbsync-download"; "messages downloaded"; ""; ""; $p.downloads[0].messages; $d.downloads[0].messages;
+            "expected \(($dp // $dd).report.config.expect_messages)"
+            + ([(if $dp != null and ($p.messages_match | not) then "Postcell" else empty end),
+                (if $dd != null and ($d.messages_match | not) then "Dovecot" else empty end)]
+               | if length > 0 then ": MISMATCH on \(join(" and "))" else "" end)),
+          fig("mbsync-download"; "server CPU per download"; "s"; "lower";
+              ($dp.report.server.cpu_seconds | per($p.runs_ok)); ($dd.report.server.cpu_seconds | per($d.runs_ok)); null),
+          fig_apart("mbsync-download"; "mbsync CPU per download"; "s"; "lower";
+              ($p.downloads // [] | map(.mbsync_cpu_seconds) | add | per($p.runs_ok));
+              ($d.downloads // [] | map(.mbsync_cpu_seconds) | add | per($d.runs_ok)); "the client's own CPU, for the record")
       else empty end
     ]),
     conditions: [$runs[] | {

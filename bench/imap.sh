@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # IMAP and POP3 benchmark: the same workloads on the same messages against
 # Postcell and against a private Dovecot instance, in one run, on this machine (127.0.0.1
-# only).
+# only): SELECT + FETCH FLAGS of a large mailbox, an IMAP and a POP3 mix, IDLE
+# memory, body SEARCH of the large mailbox, and an mbsync download of a 200 MB one.
 #
 #   bench/imap.sh [options]
 #
@@ -11,19 +12,28 @@
 #   --user-messages N       USER_MESSAGES     messages in each of them       (1000)
 #   --size S                SIZE              message size: 4k, 64k, bytes   (4k)
 #   --repeat N              REPEAT            measured select-fetch-flags
-#                                             repetitions                    (10)
+#                                             repetitions, and search-body
+#                                             searches per word after the
+#                                             first                          (10)
 #   --warmup N              WARMUP            unmeasured ones before them    (1)
 #   --idle-connections K    IDLE_CONNECTIONS  connections held in IDLE       (1000)
 #   --clients C             CLIENTS           concurrent imap-mix clients    (50)
 #   --sessions N            SESSIONS          imap-mix sessions in all       (2000)
 #   --pop3-sessions N       POP3_SESSIONS     pop3-mix sessions in all       (2000)
+#   --large-total S         LARGE_TOTAL       mbsync-download's mailbox: its
+#                                             bytes, e.g. 200m, 20m          (200m)
+#   --large-size S          LARGE_SIZE        its message size               (64k)
+#   --mbsync-runs N         MBSYNC_RUNS       mbsync downloads per server    (1)
 #   --workloads "A B"       WORKLOADS         which workloads, in this order
 #                                             ("select-fetch-flags imap-mix
-#                                             pop3-mix idle-memory")
+#                                             pop3-mix idle-memory search-body
+#                                             mbsync-download")
 #   --servers "A B"         SERVERS           which servers: postcell dovecot
 #                                             ("postcell dovecot")
 #   --seed-connections C    SEED_CONNECTIONS  SMTP connections loading Postcell (20)
-#   --max-seconds S         MAX_SECONDS       hard bound per workload run    (900)
+#   --max-seconds S         MAX_SECONDS       hard bound per workload run, and on
+#                                             the wait for Postcell's search
+#                                             index before search-body       (900)
 #   --work DIR              WORK              scratch directory (default: a new
 #                                             mktemp -d under $TMPDIR or /tmp)
 #   --results-dir DIR       RESULTS_DIR       where the JSON/Markdown go (bench/results)
@@ -52,7 +62,10 @@ IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}
 CLIENTS=${CLIENTS:-50}
 SESSIONS=${SESSIONS:-2000}
 POP3_SESSIONS=${POP3_SESSIONS:-2000}
-WORKLOADS=${WORKLOADS:-"select-fetch-flags imap-mix pop3-mix idle-memory"}
+LARGE_TOTAL=${LARGE_TOTAL:-200m}
+LARGE_SIZE=${LARGE_SIZE:-64k}
+MBSYNC_RUNS=${MBSYNC_RUNS:-1}
+WORKLOADS=${WORKLOADS:-"select-fetch-flags imap-mix pop3-mix idle-memory search-body mbsync-download"}
 SERVERS=${SERVERS:-"postcell dovecot"}
 SEED_CONNECTIONS=${SEED_CONNECTIONS:-20}
 MAX_SECONDS=${MAX_SECONDS:-900}
@@ -65,6 +78,7 @@ PROFILE=${PROFILE:-release}
 
 DOMAIN=bench.test
 BIG_USER=big@$DOMAIN
+LARGE_USER=large@$DOMAIN
 BENCH_USER=postcellbench
 PASSWORD=secret
 # The same choice of messages for both servers.
@@ -86,6 +100,9 @@ while [[ $# -gt 0 ]]; do
     --clients) CLIENTS=$2; shift 2 ;;
     --sessions) SESSIONS=$2; shift 2 ;;
     --pop3-sessions) POP3_SESSIONS=$2; shift 2 ;;
+    --large-total) LARGE_TOTAL=$2; shift 2 ;;
+    --large-size) LARGE_SIZE=$2; shift 2 ;;
+    --mbsync-runs) MBSYNC_RUNS=$2; shift 2 ;;
     --workloads) WORKLOADS=$2; shift 2 ;;
     --servers | --only) SERVERS=$2; shift 2 ;;
     --seed-connections) SEED_CONNECTIONS=$2; shift 2 ;;
@@ -103,21 +120,46 @@ done
 WORKLOADS=${WORKLOADS//,/ }
 SERVERS=${SERVERS//,/ }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT WARMUP IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS SEED_CONNECTIONS MAX_SECONDS; do
+for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT WARMUP IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS MBSYNC_RUNS SEED_CONNECTIONS MAX_SECONDS; do
     is_uint "${!v}" || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
-for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS SEED_CONNECTIONS MAX_SECONDS; do
+for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS MBSYNC_RUNS SEED_CONNECTIONS MAX_SECONDS; do
     [[ ${!v} -ge 1 ]] || { echo "$v must be at least 1" >&2; exit 2; }
 done
+# to_bytes S: 64k, 200m, 1g, 4KiB or a byte count, in bytes.
+to_bytes() {
+    local s=${1,,} mult=1 n
+    s=${s%ib}
+    s=${s%b}
+    case $s in
+    *k) mult=1024 n=${s%k} ;;
+    *m) mult=$((1024 * 1024)) n=${s%m} ;;
+    *g) mult=$((1024 * 1024 * 1024)) n=${s%g} ;;
+    *) n=$s ;;
+    esac
+    is_uint "$n" && [[ ${#n} -le 12 ]] || return 1
+    echo $((n * mult))
+}
+LARGE_TOTAL_BYTES=$(to_bytes "$LARGE_TOTAL") || { echo "LARGE_TOTAL must be a size such as 200m, not '$LARGE_TOTAL'" >&2; exit 2; }
+LARGE_SIZE_BYTES=$(to_bytes "$LARGE_SIZE") || { echo "LARGE_SIZE must be a size such as 64k, not '$LARGE_SIZE'" >&2; exit 2; }
+[[ $LARGE_SIZE_BYTES -ge 1024 && $LARGE_SIZE_BYTES -le $((64 * 1024 * 1024)) ]] \
+    || { echo "LARGE_SIZE must be between 1k and 64m" >&2; exit 2; }
+# The large mailbox: as many whole messages as fit in LARGE_TOTAL (at least one).
+LARGE_MESSAGES=$((LARGE_TOTAL_BYTES / LARGE_SIZE_BYTES))
+[[ $LARGE_MESSAGES -ge 1 ]] || LARGE_MESSAGES=1
+[[ $LARGE_MESSAGES -le 10000000 ]] || { echo "LARGE_TOTAL / LARGE_SIZE: at most 10000000 messages" >&2; exit 2; }
 [[ $USER_MESSAGES -ge 20 ]] || { echo "USER_MESSAGES must be at least 20 (the mix fetches 20 envelopes)" >&2; exit 2; }
 for w in $WORKLOADS; do
-    [[ $w == select-fetch-flags || $w == imap-mix || $w == pop3-mix || $w == idle-memory ]] \
-        || { echo "unknown workload '$w'" >&2; exit 2; }
+    case $w in
+    select-fetch-flags | imap-mix | pop3-mix | idle-memory | search-body | mbsync-download) ;;
+    *) echo "unknown workload '$w'" >&2; exit 2 ;;
+    esac
 done
 for s in $SERVERS; do
     [[ $s == postcell || $s == dovecot ]] || { echo "unknown server '$s'" >&2; exit 2; }
 done
 has_server() { [[ " $SERVERS " == *" $1 "* ]]; }
+has_workload() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 case $PROFILE in
 release) CARGO_PROFILE=release PROFILE_DIR=release ;;
 debug | dev) CARGO_PROFILE=dev PROFILE_DIR=debug ;;
@@ -241,8 +283,16 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 users_file=$WORK/users.txt
 : >"$users_file"
 for ((i = 1; i <= USERS; i++)); do echo "user$i@$DOMAIN" >>"$users_file"; done
-mailbox_args=(--mailbox "$BIG_USER=$BIG_MESSAGES")
+# The big mailbox always carries the search words (1 in 100 messages each), so
+# that it is the same whichever workloads run.
+mailbox_args=(--mailbox "$BIG_USER=$BIG_MESSAGES" --search-words "$BIG_USER")
 for ((i = 1; i <= USERS; i++)); do mailbox_args+=(--mailbox "user$i@$DOMAIN=$USER_MESSAGES"); done
+accounts=("$BIG_USER")
+if has_workload mbsync-download; then
+    mailbox_args+=(--mailbox "$LARGE_USER=$LARGE_MESSAGES:$LARGE_SIZE_BYTES")
+    accounts+=("$LARGE_USER")
+fi
+mapfile -t -O "${#accounts[@]}" accounts <"$users_file"
 
 fs_type=$(df -PT "$WORK" | awk 'NR == 2 { print $2 }')
 if [[ $fs_type == tmpfs ]]; then
@@ -267,6 +317,9 @@ fi
 
 RUNS=$WORK/runs.jsonl
 : >"$RUNS"
+# Set when a check fails (search hits, messages downloaded): the report is
+# still written, and the script exits 1 at the end.
+FAILED=0
 SEED_REPORT=$WORK/seed.json
 export IMAP_LOAD_PASSWORD=$PASSWORD
 
@@ -274,7 +327,9 @@ export IMAP_LOAD_PASSWORD=$PASSWORD
 seed() {
     local smtp=() rc=0
     [[ $# -gt 0 ]] && smtp=(--smtp "127.0.0.1:$1" --connections "$SEED_CONNECTIONS")
-    log "seeding: $BIG_MESSAGES messages for $BIG_USER, $USER_MESSAGES for each of $USERS users, $SIZE each${1:+; delivering them over SMTP to 127.0.0.1:$1}"
+    local large=""
+    has_workload mbsync-download && large=", $LARGE_MESSAGES of $LARGE_SIZE_BYTES bytes for $LARGE_USER"
+    log "seeding: $BIG_MESSAGES messages for $BIG_USER, $USER_MESSAGES for each of $USERS users, $SIZE each$large${1:+; delivering them over SMTP to 127.0.0.1:$1}"
     "$LOAD" seed --maildir-root "$MAILDIRS" "${mailbox_args[@]}" --size "$SIZE" "${smtp[@]}" \
         --max-seconds 3600 --json >"$SEED_REPORT" || rc=$?
     jq -e .result "$SEED_REPORT" >/dev/null 2>&1 || die "imap-load seed gave no report (exit $rc)"
@@ -304,6 +359,13 @@ run_workload() {
         args+=(--users-file "$users_file" --clients "$CLIENTS" --sessions "$POP3_SESSIONS" --seed "$MIX_SEED") ;;
     idle-memory)
         args+=(--users-file "$users_file" --connections "$IDLE_CONNECTIONS") ;;
+    search-body)
+        args+=(--user "$BIG_USER" --repeat "$REPEAT" --messages "$BIG_MESSAGES" --catch-up-seconds "$MAX_SECONDS") ;;
+    mbsync-download)
+        local scratch=$WORK/mbsync-$server${variant:+-$variant}
+        rm -rf "$scratch"
+        args+=(--user "$LARGE_USER" --expect-messages "$LARGE_MESSAGES" --runs "$MBSYNC_RUNS"
+            --mbsync "$MBSYNC" --work "$scratch") ;;
     esac
     log "$server: $workload${variant:+ ($variant)}; load average $(loadavg)"
     "$LOAD" "$workload" "${args[@]}" "$@" >"$out" 2>"$out.err" || rc=$?
@@ -324,21 +386,51 @@ run_workload() {
         log "$server: $(jq -r '.result | "\(.sessions_completed) sessions, \(.sessions_per_second * 10 | round / 10) sessions/s, \(.commands_per_second | round) commands/s" + (if (.steps_left_out | length) > 0 then "; left out: \(.steps_left_out | join(", "))" else "" end)' "$out")" ;;
     idle-memory)
         log "$server: $(jq -r '.result | "IDLE \(.idle); \(.held) connections held; \((.rss_per_connection_bytes // 0) / 1024 | round) KiB RSS, \((.pss_per_connection_bytes // 0) / 1024 | round) KiB PSS per connection"' "$out")" ;;
+    search-body)
+        log "$server: $(jq -r 'def r: if . == null then "?" else . * 10 | round / 10 end;
+            .result | (if .index_catch_up.caught_up == true then "index caught up in \(.index_catch_up_seconds | r) s; "
+               elif .index_catch_up.caught_up == false then "index NOT caught up; " else "" end)
+            + ([.words[] | "\(.name): \(.hits // "?") hits (\(.expected_hits) expected), cold \(.cold_ms | r) ms, p50 \(.repeat_ms.p50 | r) ms"] | join("; "))' "$out")"
+        if ! jq -e '.result.hits_match' "$out" >/dev/null; then
+            log "error: $server search-body: $(jq -r '[.result.words[] | select(.hits_match | not) | "\(.command) found \(.hits // "nothing") (\(.runs_failed) failed, \(.wrong_counts) wrong counts), \(.expected_hits) expected"] | join("; ")' "$out")"
+            FAILED=1
+        fi
+        ;;
+    mbsync-download)
+        log "$server: $(jq -r 'def r: if . == null then "?" else . * 100 | round / 100 end;
+            .result | "\(.downloads[0].messages // "?") messages, \(.mailbox_bytes // null | if . then . / 1e6 else null end | r) MB in \(.first_seconds | r) s: \(.first_megabytes_per_second | r) MB/s"' "$out")"
+        if ! jq -e '.result.messages_match' "$out" >/dev/null; then
+            log "error: $server mbsync-download: the downloads did not bring the $LARGE_MESSAGES messages seeded (see the errors above)"
+            FAILED=1
+        fi
+        ;;
     esac
 }
 
-has_workload() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+# The mbsync program, from isync (installed from Debian when missing).
+MBSYNC=
+find_mbsync() {
+    MBSYNC=$(command -v mbsync || true)
+    if [[ -z $MBSYNC ]]; then
+        log "installing isync (mbsync) from Debian"
+        local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+        "${apt[@]}" install -y --no-install-recommends isync >&2 \
+            || { "${apt[@]}" update >&2 && "${apt[@]}" install -y --no-install-recommends isync >&2; } \
+            || die "cannot install isync (mbsync)"
+        MBSYNC=$(command -v mbsync) || die "mbsync is not installed"
+    fi
+}
 
 # ---------------------------------------------------------------- Postcell
 POSTCELL_VERSION=null
 bench_postcell() {
-    local dir=$WORK/postcell conf smtp_port imap_port pop3_port w
+    local dir=$WORK/postcell conf smtp_port imap_port pop3_port http_port w
     log "postcell: init in $dir"
     "$POSTCELL" init --dir "$dir" --domain "$DOMAIN" >"$WORK/postcell-init.log" 2>&1 \
         || { cat "$WORK/postcell-init.log" >&2; die "postcell init failed"; }
     conf=$dir/postcell.toml
     [[ -f $conf ]] || die "postcell init did not write $conf"
-    for user in "$BIG_USER" $(cat "$users_file"); do
+    for user in "${accounts[@]}"; do
         echo "$PASSWORD" | "$POSTCELL" --config "$conf" user add "$user" --password-stdin \
             >>"$WORK/postcell-init.log" 2>&1 \
             || { cat "$WORK/postcell-init.log" >&2; die "postcell user add $user failed"; }
@@ -346,12 +438,14 @@ bench_postcell() {
     smtp_port=$(free_port) || die "no free port"
     imap_port=$(free_port) || die "no free port"
     pop3_port=$(free_port) || die "no free port"
-    # In [listen]: smtp, imap and pop3 on our ports, every other listener commented out.
-    awk -v smtp="$smtp_port" -v imap="$imap_port" -v pop3="$pop3_port" '
+    http_port=$(free_port) || die "no free port"
+    # In [listen]: smtp, imap, pop3 and http (its /metrics) on our ports, every
+    # other listener commented out.
+    awk -v smtp="$smtp_port" -v imap="$imap_port" -v pop3="$pop3_port" -v http="$http_port" '
         /^[[:space:]]*\[/ { in_listen = ($0 ~ /^[[:space:]]*\[listen\][[:space:]]*(#.*)?$/) }
         in_listen && /^[[:space:]]*smtp[[:space:]]*=/ {
             print "smtp = \"127.0.0.1:" smtp "\""; print "imap = \"127.0.0.1:" imap "\""
-            print "pop3 = \"127.0.0.1:" pop3 "\""; seen = 1; next }
+            print "pop3 = \"127.0.0.1:" pop3 "\""; print "http = \"127.0.0.1:" http "\""; seen = 1; next }
         in_listen && /^[[:space:]]*[A-Za-z0-9_-]+[[:space:]]*=/ { print "# (disabled by imap.sh) " $0; next }
         { print }
         END { if (!seen) exit 3 }
@@ -378,11 +472,13 @@ EOF
         >"$WORK/postcell-hashes.txt" 2>/dev/null \
         || log "warning: cannot read the password hashes from $dir/data/postcell.db (sqlite3 missing?)"
     for w in $WORKLOADS; do
-        if [[ $w == pop3-mix ]]; then
-            run_workload postcell "" "$pop3_port" "$POSTCELL_PID" "$w"
-        else
-            run_workload postcell "" "$imap_port" "$POSTCELL_PID" "$w"
-        fi
+        case $w in
+        pop3-mix) run_workload postcell "" "$pop3_port" "$POSTCELL_PID" "$w" ;;
+        # Waits first (at most MAX_SECONDS) for postcell_store_search_pending
+        # to reach 0, if /metrics shows it.
+        search-body) run_workload postcell "" "$imap_port" "$POSTCELL_PID" "$w" --metrics "127.0.0.1:$http_port" ;;
+        *) run_workload postcell "" "$imap_port" "$POSTCELL_PID" "$w" ;;
+        esac
     done
     stop_postcell
 }
@@ -478,7 +574,7 @@ service pop3 {
     # it ran (Dovecot reads the same PHC strings), else doveadm's own.
     : >"$dc/users"
     DOVECOT_PASSWORDS='"argon2id hashes copied from Postcell (same parameters)"'
-    for user in "$BIG_USER" $(cat "$users_file"); do
+    for user in "${accounts[@]}"; do
         hash=$(awk -v u="$user" '$1 == u { print $2 }' "$WORK/postcell-hashes.txt" 2>/dev/null || true)
         if [[ -z $hash ]]; then
             hash=$(doveadm pw -s ARGON2ID -p "$PASSWORD" | sed 's/^{ARGON2ID}//')
@@ -618,6 +714,7 @@ EOF
 
 # ---------------------------------------------------------------- run
 # (Called from `if`, not `&&`, so that set -e stays in force inside them.)
+if has_workload mbsync-download; then find_mbsync; fi
 log "load average at start: $(loadavg) ($(nproc) cores)"
 if has_server postcell; then
     bench_postcell
@@ -637,6 +734,8 @@ jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg fs "$fs_type" \
     --argjson user_messages "$USER_MESSAGES" --argjson repeat "$REPEAT" --argjson warmup "$WARMUP" \
     --argjson idle "$IDLE_CONNECTIONS" --argjson clients "$CLIENTS" --argjson sessions "$SESSIONS" \
     --argjson pop3_sessions "$POP3_SESSIONS" \
+    --argjson large_messages "$(has_workload mbsync-download && echo "$LARGE_MESSAGES" || echo null)" \
+    --argjson large_size "$LARGE_SIZE_BYTES" --argjson mbsync_runs "$MBSYNC_RUNS" \
     --argjson pcv "$POSTCELL_VERSION" --argjson dcv "$DOVECOT_VERSION" \
     --argjson dcpw "$DOVECOT_PASSWORDS" --arg loadend "$(loadavg)" \
     --slurpfile seed "$SEED_REPORT" -f "$BENCH_DIR/imap-report.jq" "$RUNS" >"$json"
@@ -648,3 +747,4 @@ cat "$md"
 echo
 log "results: $json"
 log "         $md"
+[[ $FAILED == 0 ]] || die "a check failed (search hits or messages downloaded): see \"checks\" in $json"

@@ -1,7 +1,9 @@
 //! A small IMAP client for load generation, over plain TCP: tagged commands,
 //! untagged responses and literals in responses (RFC 9051 section 2.2), and
-//! IDLE (RFC 2177). It sends no literals itself (arguments are quoted
-//! strings), so a `+` continuation is only expected after IDLE.
+//! IDLE (RFC 2177). Arguments are quoted strings, except in
+//! [`Client::command_with_literal`], which sends one literal (non-synchronizing,
+//! RFC 7888 LITERAL+, or synchronizing, waiting for the `+` continuation);
+//! elsewhere a `+` continuation is only expected after IDLE.
 //!
 //! ```text
 //! S: * OK [CAPABILITY IMAP4rev1 IDLE] ready
@@ -147,6 +149,34 @@ impl Client {
             .with_context(|| verb.to_string())
     }
 
+    /// Sends `TAG before{N}` CRLF, the N octets of `literal`, then `after` and
+    /// CRLF, and reads until the tagged response (untagged ones go to
+    /// `on_untagged`). With `non_synchronizing` the literal is announced as
+    /// `{N+}` and everything goes at once (the server must offer LITERAL+);
+    /// otherwise the literal follows the server's `+` continuation, and a
+    /// tagged response instead of it ends the command there.
+    pub async fn command_with_literal(
+        &mut self,
+        before: &str,
+        literal: &[u8],
+        after: &str,
+        non_synchronizing: bool,
+        on_untagged: impl FnMut(&[u8]),
+    ) -> Result<Completion> {
+        if self.idle_tag.is_some() {
+            bail!("a command while idling");
+        }
+        let limit = bounded(self.io_timeout, self.deadline)?;
+        let verb = before.split(' ').next().unwrap_or("").to_string();
+        tokio::time::timeout(
+            limit,
+            self.exchange_literal(before, literal, after, non_synchronizing, on_untagged),
+        )
+        .await
+        .map_err(|_| anyhow!("{verb}: timed out after {limit:?}"))?
+        .with_context(|| verb.clone())
+    }
+
     /// Like `command`, ignoring untagged responses.
     pub async fn simple(&mut self, command: &str) -> Result<Completion> {
         self.command(command, |_| {}).await
@@ -218,6 +248,41 @@ impl Client {
     ) -> Result<Completion> {
         let tag = self.take_tag();
         self.send_command(&tag, command).await?;
+        self.until_tagged(&tag, on_untagged).await
+    }
+
+    async fn exchange_literal(
+        &mut self,
+        before: &str,
+        literal: &[u8],
+        after: &str,
+        non_synchronizing: bool,
+        mut on_untagged: impl FnMut(&[u8]),
+    ) -> Result<Completion> {
+        let tag = self.take_tag();
+        let plus = if non_synchronizing { "+" } else { "" };
+        let head = format!("{tag} {before}{{{}{plus}}}\r\n", literal.len());
+        let mut rest = Vec::with_capacity(literal.len() + after.len() + 2);
+        rest.extend_from_slice(literal);
+        rest.extend_from_slice(after.as_bytes());
+        rest.extend_from_slice(b"\r\n");
+        if non_synchronizing {
+            let mut all = head.into_bytes();
+            all.extend_from_slice(&rest);
+            self.send(&all).await?;
+        } else {
+            self.send(head.as_bytes()).await?;
+            loop {
+                self.read_response().await?;
+                match classify(&self.response, &tag) {
+                    Kind::Continuation => break,
+                    Kind::Untagged => on_untagged(&self.response),
+                    Kind::Tagged => return completion(&self.response, &tag),
+                    Kind::Other => bail!("unexpected response {}", show(&self.response)),
+                }
+            }
+            self.send(&rest).await?;
+        }
         self.until_tagged(&tag, on_untagged).await
     }
 
@@ -424,7 +489,7 @@ fn bounded(io_timeout: Duration, deadline: Instant) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncBufReadExt;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     use tokio::net::TcpListener;
 
     #[test]
@@ -464,6 +529,82 @@ mod tests {
             "IDLE"
         ));
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    /// Literals sent both ways: LITERAL+ at once, and after a continuation.
+    #[tokio::test]
+    async fn sends_literals() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let word = "会議室";
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (r, mut w) = stream.into_split();
+            let mut r = tokio::io::BufReader::new(r);
+            w.write_all(b"* OK [CAPABILITY IMAP4rev1 LITERAL+] hi\r\n")
+                .await
+                .unwrap();
+            let mut line = Vec::new();
+            r.read_until(b'\n', &mut line).await.unwrap();
+            assert_eq!(line, b"A0001 UID SEARCH CHARSET UTF-8 BODY {9+}\r\n");
+            let mut rest = vec![0u8; 9 + 2];
+            r.read_exact(&mut rest).await.unwrap();
+            assert_eq!(rest, "会議室\r\n".as_bytes());
+            w.write_all(b"* SEARCH 3 9\r\nA0001 OK done\r\n")
+                .await
+                .unwrap();
+            line.clear();
+            r.read_until(b'\n', &mut line).await.unwrap();
+            assert_eq!(line, b"A0002 UID SEARCH CHARSET UTF-8 BODY {9}\r\n");
+            w.write_all(b"+ go on\r\n").await.unwrap();
+            let mut rest = vec![0u8; 9 + 6];
+            r.read_exact(&mut rest).await.unwrap();
+            assert_eq!(rest, "会議室 ALL\r\n".as_bytes());
+            w.write_all(b"* SEARCH 4\r\nA0002 OK done\r\n")
+                .await
+                .unwrap();
+            line.clear();
+            r.read_until(b'\n', &mut line).await.unwrap();
+            assert_eq!(line, b"A0003 SEARCH CHARSET X BODY {9}\r\n");
+            w.write_all(b"A0003 NO [BADCHARSET (UTF-8)] no\r\n")
+                .await
+                .unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut c = Client::connect(addr, Duration::from_secs(5), deadline, 4096)
+            .await
+            .unwrap();
+        let mut hits = None;
+        let done = c
+            .command_with_literal(
+                "UID SEARCH CHARSET UTF-8 BODY ",
+                word.as_bytes(),
+                "",
+                true,
+                |r| hits = search_count(r),
+            )
+            .await
+            .unwrap();
+        assert!(done.is_ok());
+        assert_eq!(hits, Some(2));
+        let done = c
+            .command_with_literal(
+                "UID SEARCH CHARSET UTF-8 BODY ",
+                word.as_bytes(),
+                " ALL",
+                false,
+                |r| hits = search_count(r),
+            )
+            .await
+            .unwrap();
+        assert!(done.is_ok());
+        assert_eq!(hits, Some(1));
+        let refused = c
+            .command_with_literal("SEARCH CHARSET X BODY ", word.as_bytes(), "", false, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(refused.status, Status::No);
+        server.await.unwrap();
     }
 
     /// A scripted server on loopback: literals in responses, NO, IDLE.

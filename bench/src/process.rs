@@ -178,9 +178,19 @@ fn parse_kib(value: &str) -> Option<u64> {
 
 /// CPU seconds (user + system) this process has used so far.
 pub fn own_cpu_seconds() -> f64 {
+    cpu_seconds(libc::RUSAGE_SELF)
+}
+
+/// CPU seconds (user + system) of this process's children that have ended
+/// and been waited for (a client program it ran, such as mbsync).
+pub fn children_cpu_seconds() -> f64 {
+    cpu_seconds(libc::RUSAGE_CHILDREN)
+}
+
+fn cpu_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage fills the struct we pass and reads nothing else.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
         return 0.0;
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;

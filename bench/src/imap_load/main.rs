@@ -7,6 +7,8 @@
 //! imap-load idle-memory --target ... --users-file users.txt --connections 1000 --server-pid PID
 //! imap-load imap-mix --target ... --users-file users.txt --clients 50 --sessions 2000
 //! imap-load pop3-mix --target 127.0.0.1:1110 --users-file users.txt --clients 50 --sessions 2000
+//! imap-load search-body --target ... --user big@bench.test --messages 100000 --repeat 10 [--metrics 127.0.0.1:8080]
+//! imap-load mbsync-download --target ... --user large@bench.test --expect-messages 3200 --work DIR
 //! ```
 //!
 //! Exit status: 0 when the run was clean, 1 when the report shows errors or
@@ -15,9 +17,11 @@
 //! error.
 
 mod idle;
+mod mbsync_download;
 mod mix;
 mod pop3_mix;
 mod report;
+mod search_body;
 mod seed;
 mod select_fetch;
 mod session;
@@ -31,7 +35,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "imap-load",
     version,
-    about = "IMAP and POP3 load generator: select-fetch-flags, idle-memory, imap-mix, pop3-mix (loopback targets only)"
+    about = "IMAP and POP3 load generator: select-fetch-flags, idle-memory, imap-mix, pop3-mix, search-body, mbsync-download (loopback targets only)"
 )]
 struct Cli {
     /// Worker threads of the generator; 1 (the default) runs everything on
@@ -54,6 +58,10 @@ enum Workload {
     ImapMix(mix::Args),
     /// C clients running whole POP3 sessions: USER/PASS, STAT, UIDL, 3 x RETR, QUIT.
     Pop3Mix(pop3_mix::Args),
+    /// UID SEARCH BODY of the seeded English and Japanese words, cold and repeated; hits checked.
+    SearchBody(search_body::Args),
+    /// mbsync downloading a whole mailbox into an empty Maildir, timed; messages checked.
+    MbsyncDownload(mbsync_download::Args),
 }
 
 fn main() -> ExitCode {
@@ -92,5 +100,7 @@ async fn run(workload: Workload) -> Result<bool> {
         Workload::IdleMemory(args) => idle::run(args).await,
         Workload::ImapMix(args) => mix::run(args).await,
         Workload::Pop3Mix(args) => pop3_mix::run(args).await,
+        Workload::SearchBody(args) => search_body::run(args).await,
+        Workload::MbsyncDownload(args) => mbsync_download::run(args).await,
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! Mailbox `user1@bench.test=1000` becomes ROOT/user1/ with messages whose
 //! subjects are `postcell-bench message 1 of 1000` .. `1000 of 1000`, dated
-//! one second apart.
+//! one second apart; `large@bench.test=3200:64k` gives that mailbox its own
+//! message size. The mailboxes named by `--search-words` get the search words
+//! of `imap-load search-body` (one message in 100 each, see
+//! `postcell_bench::message::SearchWord`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use anyhow::{Result, anyhow, bail};
 use chrono::{TimeDelta, Utc};
 use postcell_bench::loopback::resolve_loopback;
 use postcell_bench::maildir::Maildir;
-use postcell_bench::message::{MessageFactory, dot_stuff, parse_size};
+use postcell_bench::message::{MessageFactory, SearchWord, dot_stuff, parse_size};
 use postcell_bench::smtp::{Outcome, Session};
 use postcell_bench::stats::{Summary, micros, summarize};
 use serde::Serialize;
@@ -32,12 +35,17 @@ pub struct Args {
     /// Where the Maildirs go: one folder per account, named by its local part.
     #[arg(long)]
     pub maildir_root: PathBuf,
-    /// ADDRESS=COUNT: an account and how many messages its INBOX gets (repeatable).
+    /// ADDRESS=COUNT or ADDRESS=COUNT:SIZE: an account, how many messages its
+    /// INBOX gets and (optionally) their size instead of --size (repeatable).
     #[arg(long = "mailbox", value_parser = parse_mailbox, required = true)]
-    pub mailboxes: Vec<(String, u64)>,
+    pub mailboxes: Vec<Mailbox>,
     /// Size of each message: 4k, 64k or a byte count (headers included).
     #[arg(long, default_value = "4k", value_parser = parse_size)]
     pub size: usize,
+    /// An account whose messages carry the search words (repeatable; it must
+    /// be one of the --mailbox accounts).
+    #[arg(long = "search-words")]
+    pub search_words: Vec<String>,
     /// Also deliver the messages to this SMTP server (host:port, loopback only).
     #[arg(long)]
     pub smtp: Option<String>,
@@ -61,10 +69,22 @@ pub struct Args {
     pub json: bool,
 }
 
-fn parse_mailbox(s: &str) -> Result<(String, u64), String> {
+/// One `--mailbox`: the account, its message count, and its own size if given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mailbox {
+    pub address: String,
+    pub messages: u64,
+    pub size_bytes: Option<usize>,
+}
+
+fn parse_mailbox(s: &str) -> Result<Mailbox, String> {
     let (address, count) = s
         .rsplit_once('=')
-        .ok_or_else(|| format!("{s:?}: use ADDRESS=COUNT"))?;
+        .ok_or_else(|| format!("{s:?}: use ADDRESS=COUNT or ADDRESS=COUNT:SIZE"))?;
+    let (count, size_bytes) = match count.split_once(':') {
+        Some((count, size)) => (count, Some(parse_size(size)?)),
+        None => (count, None),
+    };
     let local = address.split('@').next().unwrap_or("");
     if !address.contains('@')
         || local.is_empty()
@@ -80,14 +100,19 @@ fn parse_mailbox(s: &str) -> Result<(String, u64), String> {
     if !(1..=10_000_000).contains(&count) {
         return Err(format!("{count} messages: between 1 and 10000000"));
     }
-    Ok((address.to_string(), count))
+    Ok(Mailbox {
+        address: address.to_string(),
+        messages: count,
+        size_bytes,
+    })
 }
 
 #[derive(Serialize)]
 struct Config {
     maildir_root: String,
-    mailboxes: Vec<(String, u64)>,
+    mailboxes: Vec<Mailbox>,
     size_bytes: usize,
+    search_words: Vec<String>,
     smtp: Option<String>,
     connections: u32,
 }
@@ -97,7 +122,18 @@ struct RunResult {
     messages: u64,
     message_bytes: u64,
     maildir_seconds: f64,
+    /// Per account given to --search-words: how many of its messages carry
+    /// each word (what a body SEARCH must find).
+    search_words: Vec<SearchWordCount>,
     smtp: Option<SmtpResult>,
+}
+
+#[derive(Serialize)]
+struct SearchWordCount {
+    mailbox: String,
+    name: &'static str,
+    word: &'static str,
+    messages: u64,
 }
 
 #[derive(Serialize)]
@@ -125,9 +161,18 @@ pub async fn run(args: Args) -> Result<bool> {
     // Mailboxes seeded in the same run share a date; message i is dated i
     // seconds after it, so that dates, like UIDs, follow the delivery order.
     let base = Utc::now() - TimeDelta::days(30);
+    if let Some(stray) = args
+        .search_words
+        .iter()
+        .find(|a| !args.mailboxes.iter().any(|m| &m.address == *a))
+    {
+        bail!("--search-words {stray}: not one of the --mailbox accounts");
+    }
     let mut items = Vec::new();
     let mut message_bytes = 0u64;
-    for (address, count) in &args.mailboxes {
+    let mut search_words = Vec::new();
+    for mailbox in &args.mailboxes {
+        let (address, count) = (&mailbox.address, &mailbox.messages);
         let local = address.split('@').next().unwrap_or(address);
         let dir = args.maildir_root.join(local);
         let maildir = Maildir::create(&dir)?;
@@ -138,8 +183,20 @@ pub async fn run(args: Args) -> Result<bool> {
             );
         }
         let run_id = format!("{}.{local}", base.timestamp());
-        let factory =
-            MessageFactory::new(args.size, &args.from, &run_id, &args.helo, *count).with_date(base);
+        let size = mailbox.size_bytes.unwrap_or(args.size);
+        let mut factory =
+            MessageFactory::new(size, &args.from, &run_id, &args.helo, *count).with_date(base);
+        if args.search_words.contains(address) {
+            factory = factory.with_search_words();
+            for word in SearchWord::ALL {
+                search_words.push(SearchWordCount {
+                    mailbox: address.clone(),
+                    name: word.name(),
+                    word: word.word(),
+                    messages: word.expected_hits(*count),
+                });
+            }
+        }
         for i in 0..*count {
             let message = factory.build(i, address);
             message_bytes += message.len() as u64;
@@ -157,18 +214,20 @@ pub async fn run(args: Args) -> Result<bool> {
         Some(target) => Some(deliver(&args, target, items, &mut errors).await?),
         None => None,
     };
-    let messages: u64 = args.mailboxes.iter().map(|(_, n)| n).sum();
+    let messages: u64 = args.mailboxes.iter().map(|m| m.messages).sum();
     let complete = smtp.as_ref().is_none_or(|s| s.delivered == messages);
     let result = RunResult {
         messages,
         message_bytes,
         maildir_seconds,
+        search_words,
         smtp,
     };
     let config = Config {
         maildir_root: display(&args.maildir_root),
         mailboxes: args.mailboxes.clone(),
         size_bytes: args.size,
+        search_words: args.search_words.clone(),
         smtp: args.smtp.clone(),
         connections: args.connections,
     };
@@ -351,8 +410,23 @@ mod tests {
     fn mailbox_specs() {
         assert_eq!(
             parse_mailbox("big@bench.test=100000"),
-            Ok(("big@bench.test".to_string(), 100_000))
+            Ok(Mailbox {
+                address: "big@bench.test".to_string(),
+                messages: 100_000,
+                size_bytes: None
+            })
         );
+        assert_eq!(
+            parse_mailbox("large@bench.test=3200:64k"),
+            Ok(Mailbox {
+                address: "large@bench.test".to_string(),
+                messages: 3200,
+                size_bytes: Some(65536)
+            })
+        );
+        assert!(parse_mailbox("large@bench.test=3200:").is_err());
+        assert!(parse_mailbox("large@bench.test=3200:1").is_err());
+        assert!(parse_mailbox("large@bench.test=:64k").is_err());
         assert!(parse_mailbox("big@bench.test").is_err());
         assert!(parse_mailbox("big=10").is_err());
         assert!(parse_mailbox("a/b@bench.test=10").is_err());

@@ -65,3 +65,27 @@ pub async fn join_within<T: 'static>(
     };
     Ok(results)
 }
+
+/// CAPABILITY; returns the capabilities the server lists (every `* CAPABILITY`
+/// response, joined).
+pub async fn capabilities(client: &mut Client) -> Result<String> {
+    let mut listed = String::new();
+    let done = client
+        .command("CAPABILITY", |r| {
+            let line = String::from_utf8_lossy(r);
+            let line = line.trim_end();
+            if let Some(rest) = line.strip_prefix("* ")
+                && rest
+                    .get(..10)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("CAPABILITY"))
+            {
+                listed.push_str(rest.get(10..).unwrap_or(""));
+                listed.push(' ');
+            }
+        })
+        .await?;
+    if !done.is_ok() {
+        bail!("CAPABILITY: {done}");
+    }
+    Ok(listed.trim().to_string())
+}
