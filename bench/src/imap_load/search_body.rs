@@ -22,8 +22,10 @@
 //! With `--metrics`, before the searches the run waits (at most
 //! `--catch-up-seconds`) until the server's gauge `--metric` (by default
 //! `postcell_store_search_pending`, the blobs its store has not indexed yet)
-//! is 0, and reports how long that took; when the gauge is not there the wait
-//! is skipped and the time is null.
+//! is 0, and reports how long that took: the time of the first of the zero
+//! readings that then last 2 s (the node refreshes the gauge about once a
+//! second, so one 0 could predate the last deliveries). When the gauge is not
+//! there the wait is skipped and the time is null.
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +44,9 @@ use crate::session;
 const POLL: Duration = Duration::from_millis(200);
 /// Longest wait for one reading.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the gauge must stay at 0 to count: a node refreshes it about once a
+/// second, so a single 0 may predate the last deliveries.
+const CONFIRM: Duration = Duration::from_secs(2);
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -413,7 +418,9 @@ async fn catch_up(
     let mut out = CatchUp::default();
     let started = Instant::now();
     let bound = Duration::from_secs(bound_seconds);
-    let most = bound_seconds * (1000 / POLL.as_millis() as u64) + 2;
+    let most = (bound + CONFIRM).as_millis() as u64 / POLL.as_millis() as u64 + 2;
+    // When the current run of zero readings began.
+    let mut zero_since: Option<Duration> = None;
     for _ in 0..most {
         let body = match metrics::get(addr, "/metrics", SCRAPE_TIMEOUT).await {
             Ok(body) => body,
@@ -438,11 +445,16 @@ async fn catch_up(
         };
         out.pending_at_end = Some(pending);
         if pending <= 0.0 {
-            out.seconds = Some(started.elapsed().as_secs_f64());
-            out.caught_up = Some(true);
-            break;
+            let since = *zero_since.get_or_insert(started.elapsed());
+            if started.elapsed() >= since + CONFIRM || started.elapsed() >= bound + CONFIRM {
+                out.seconds = Some(since.as_secs_f64());
+                out.caught_up = Some(true);
+                break;
+            }
+        } else {
+            zero_since = None;
         }
-        if started.elapsed() >= bound {
+        if zero_since.is_none() && started.elapsed() >= bound {
             out.caught_up = Some(false);
             errors.note(format!(
                 "{metric} still {pending} after {bound_seconds} s (--catch-up-seconds): the searches ran on a store not yet indexed"
@@ -506,11 +518,39 @@ mod tests {
         .unwrap();
         assert_eq!(errors.count, 0);
         assert_eq!(c.present, Some(true));
-        assert_eq!(c.readings, 3);
+        assert!(c.readings >= 3 + 10, "{}", c.readings);
         assert_eq!(c.pending_at_start, Some(40.0));
         assert_eq!(c.pending_at_end, Some(0.0));
         assert_eq!(c.caught_up, Some(true));
-        assert!(c.seconds.is_some_and(|s| s >= 0.3), "{:?}", c.seconds);
+        // The first 0 came with the third reading, two polls in; then 2 s of zeros.
+        let seconds = c.seconds.unwrap();
+        assert!((0.35..1.5).contains(&seconds), "{seconds}");
+        assert!(c.waited_seconds >= seconds + 2.0, "{}", c.waited_seconds);
+    }
+
+    #[tokio::test]
+    async fn a_zero_must_last() {
+        let addr = endpoint(vec![
+            "postcell_store_search_pending 0\n",
+            "postcell_store_search_pending 9\n",
+            "postcell_store_search_pending 0\n",
+        ])
+        .await;
+        let mut errors = Errors::default();
+        let c = catch_up(
+            &addr.to_string(),
+            "postcell_store_search_pending",
+            60,
+            &mut errors,
+        )
+        .await
+        .unwrap();
+        assert_eq!(errors.count, 0);
+        assert_eq!(c.pending_at_start, Some(0.0));
+        assert_eq!(c.caught_up, Some(true));
+        // Counted from the second 0, not the first.
+        let seconds = c.seconds.unwrap();
+        assert!(seconds >= 0.35, "{seconds}");
     }
 
     #[tokio::test]
