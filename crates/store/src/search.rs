@@ -148,12 +148,16 @@ impl Store {
         let needle = fold(needle);
         let columns = field.columns();
         let uids = match &self.pool {
+            // The index answers first, then each match is looked up by blob: CROSS JOIN
+            // keeps SQLite from walking the mailbox and running the MATCH again for
+            // every message (its plan without statistics, linear in the mailbox and
+            // in the needle's trigrams), and `+` from looking matches up by mailbox.
             Pool::Sqlite { reader, .. } if needle.chars().count() >= TRIGRAM => {
                 sqlx::query_scalar(
                     "SELECT m.uid FROM search_fts f
-                     JOIN search_text t ON t.id = f.rowid
-                     JOIN messages m ON m.blob_id = t.blob_id
-                     WHERE search_fts MATCH $2 AND m.mailbox_id = $1
+                     CROSS JOIN search_text t ON t.id = f.rowid
+                     CROSS JOIN messages m ON m.blob_id = t.blob_id
+                     WHERE search_fts MATCH $2 AND +m.mailbox_id = $1
                      ORDER BY m.uid",
                 )
                 .bind(mailbox_id)
