@@ -114,7 +114,7 @@ async fn deliver(store: &Store, account_id: i64, message: &[u8]) {
     let blob_id = store.put_blob(message.to_vec()).await.unwrap();
     let outcome = store
         .deliver(&Delivery {
-            blob_id,
+            blob: blob_id.into(),
             size: message.len() as i64,
             internal_date: postcell_store::now(),
             message_id: None,

@@ -616,9 +616,9 @@ impl Relay {
         let summary = postcell_mime::summarize(&text);
         let summary = summary.to_bytes();
         let message_id = postcell_smtp::deliver::message_id(&text);
-        let blob_id = self.store().put_blob(text).await?;
+        let blob = self.store().stage_blob(text).await?;
         let delivery = Delivery {
-            blob_id,
+            blob,
             size,
             internal_date: postcell_store::now(),
             message_id,

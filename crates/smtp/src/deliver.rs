@@ -168,7 +168,8 @@ impl Submission<'_> {
         bytes
     }
 
-    /// Writes the blob, then commits the delivery to every target in one transaction.
+    /// Commits the delivery to every target in one transaction, with the body (or,
+    /// when it is large, after writing it to its own file).
     pub async fn store(
         &self,
         store: &Store,
@@ -179,9 +180,9 @@ impl Submission<'_> {
         // The IMAP summary is computed once here, not on every FETCH. The search index
         // row is written after the commit, by the store's indexer.
         let summary = postcell_mime::summarize(&bytes).to_bytes();
-        let blob_id = store.put_blob(bytes).await?;
+        let blob = store.stage_blob(bytes).await?;
         let delivery = Delivery {
-            blob_id,
+            blob,
             size,
             internal_date: postcell_store::now(),
             message_id: message_id.clone(),

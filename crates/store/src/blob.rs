@@ -46,6 +46,38 @@ impl fmt::Display for BlobId {
     }
 }
 
+/// Bodies up to this size go into the `blobs` table, written by the same transaction
+/// as the delivery that first refers to them, even when the blob store is a folder.
+/// A file of its own costs a message two fsyncs (the file, then its folder) before
+/// the delivery's commit can start; a row rides on that commit's one WAL flush. Most
+/// mail is far smaller; bigger bodies keep their own files, which keep the database
+/// small and are read without going through it.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// A body a delivery can refer to: either durable already (a file, or a row written
+/// by [`Store::put_blob`]), or held here to be written by the delivery's own
+/// transaction (see [`Store::stage_blob`]). Rule 1 holds either way: the body is
+/// durable no later than the metadata that points to it.
+#[derive(Debug, Clone)]
+pub struct StagedBlob {
+    id: BlobId,
+    /// The bytes still to write, in the `blobs` table.
+    pub(crate) inline: Option<Arc<[u8]>>,
+}
+
+impl StagedBlob {
+    pub fn id(&self) -> &BlobId {
+        &self.id
+    }
+}
+
+/// A blob already written by [`Store::put_blob`].
+impl From<BlobId> for StagedBlob {
+    fn from(id: BlobId) -> StagedBlob {
+        StagedBlob { id, inline: None }
+    }
+}
+
 /// Where blob bodies live, for `postcell status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobStorage {
@@ -55,9 +87,12 @@ pub enum BlobStorage {
 
 #[derive(Clone)]
 pub(crate) enum BlobStore {
+    /// Files under `root`; bodies up to `INLINE_MAX` that came through a delivery are
+    /// rows of the `blobs` table in `pool`.
     Folder {
         root: PathBuf,
         durable: Arc<DurableFolders>,
+        pool: Pool,
     },
     Database(Pool),
 }
@@ -109,6 +144,7 @@ impl BlobStore {
                 Ok(BlobStore::Folder {
                     root,
                     durable: Arc::new(DurableFolders::new()),
+                    pool,
                 })
             }
             BlobConfig::Database => Ok(BlobStore::Database(pool)),
@@ -118,7 +154,7 @@ impl BlobStore {
     async fn put(&self, data: Vec<u8>) -> Result<BlobId> {
         let id = BlobId::of(&data);
         match self {
-            BlobStore::Folder { root, durable } => {
+            BlobStore::Folder { root, durable, .. } => {
                 let root = root.clone();
                 let durable = Arc::clone(durable);
                 let file_id = id.clone();
@@ -130,17 +166,12 @@ impl BlobStore {
             }
             BlobStore::Database(pool) => {
                 dispatch!(pool, write, |p| {
-                    // Writing bytes that are already stored refreshes the blob's age, so
-                    // the collector's grace period starts again (see `gc`).
-                    sqlx::query(
-                        "INSERT INTO blobs (id, data, created_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at",
-                    )
-                    .bind(id.as_str())
-                    .bind(&data)
-                    .bind(crate::now())
-                    .execute(p)
-                    .await?;
+                    sqlx::query(INSERT_ROW)
+                        .bind(id.as_str())
+                        .bind(&data)
+                        .bind(crate::now())
+                        .execute(p)
+                        .await?;
                 });
             }
         }
@@ -149,11 +180,15 @@ impl BlobStore {
 
     async fn get(&self, id: &BlobId) -> Result<Vec<u8>> {
         match self {
-            BlobStore::Folder { root, .. } => {
+            BlobStore::Folder { root, pool, .. } => {
                 let path = blob_path(root, id);
                 match tokio::fs::read(&path).await {
                     Ok(data) => Ok(data),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        // A small body lives in the table (see `INLINE_MAX`).
+                        if let Some(data) = get_row(pool, id).await? {
+                            return Ok(data);
+                        }
                         // The collector may have set it aside a moment before a message
                         // that refers to it committed; it puts it back on its next run.
                         match tokio::fs::read(quarantine_path(root, id)).await {
@@ -164,15 +199,25 @@ impl BlobStore {
                     Err(e) => Err(e.into()),
                 }
             }
-            BlobStore::Database(pool) => {
-                let data: Option<Vec<u8>> = dispatch!(pool, read, |p| {
-                    sqlx::query_scalar("SELECT data FROM blobs WHERE id = $1")
-                        .bind(id.as_str())
-                        .fetch_optional(p)
-                        .await?
-                });
-                data.ok_or_else(|| StoreError::BlobMissing(id.to_string()))
-            }
+            BlobStore::Database(pool) => get_row(pool, id)
+                .await?
+                .ok_or_else(|| StoreError::BlobMissing(id.to_string())),
+        }
+    }
+
+    /// Keeps a body for the delivery's transaction to write, or writes it now.
+    async fn stage(&self, data: Vec<u8>) -> Result<StagedBlob> {
+        let inline = match self {
+            BlobStore::Folder { .. } => data.len() <= INLINE_MAX,
+            BlobStore::Database(_) => true,
+        };
+        if inline {
+            Ok(StagedBlob {
+                id: BlobId::of(&data),
+                inline: Some(data.into()),
+            })
+        } else {
+            self.put(data).await.map(StagedBlob::from)
         }
     }
 
@@ -182,6 +227,20 @@ impl BlobStore {
             BlobStore::Database(_) => BlobStorage::Database,
         }
     }
+}
+
+/// Writing bytes that are already stored refreshes the blob's age, so the collector's
+/// grace period starts again (see `gc`).
+pub(crate) const INSERT_ROW: &str = "INSERT INTO blobs (id, data, created_at) VALUES ($1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at";
+
+async fn get_row(pool: &Pool, id: &BlobId) -> Result<Option<Vec<u8>>> {
+    Ok(dispatch!(pool, read, |p| {
+        sqlx::query_scalar("SELECT data FROM blobs WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(p)
+            .await?
+    }))
 }
 
 /// `root/ab/cd/abcd...`: two levels of fan-out keep folders small with millions of blobs.
@@ -267,6 +326,13 @@ impl Store {
     /// refers to it.
     pub async fn put_blob(&self, data: Vec<u8>) -> Result<BlobId> {
         self.blobs.put(data).await
+    }
+
+    /// Readies a body for [`Store::deliver`]: a small one (or any, when blobs live in
+    /// the database) is kept in memory and written by the delivery's own transaction,
+    /// a larger one is written to its file now.
+    pub async fn stage_blob(&self, data: Vec<u8>) -> Result<StagedBlob> {
+        self.blobs.stage(data).await
     }
 
     pub async fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {

@@ -46,6 +46,20 @@ pub struct GcReport {
     pub restored: u64,
 }
 
+impl std::ops::Add for GcReport {
+    type Output = GcReport;
+
+    fn add(self, other: GcReport) -> GcReport {
+        GcReport {
+            candidates: self.candidates + other.candidates,
+            quarantined: self.quarantined + other.quarantined,
+            deleted: self.deleted + other.deleted,
+            bytes_deleted: self.bytes_deleted + other.bytes_deleted,
+            restored: self.restored + other.restored,
+        }
+    }
+}
+
 impl std::fmt::Display for GcReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -67,7 +81,10 @@ impl Store {
     ) -> Result<GcReport> {
         match &self.blobs {
             BlobStore::Folder { root, .. } => {
-                self.collect_blob_files(root, grace, keep_going).await
+                // Small bodies are rows even here (see `blob::INLINE_MAX`).
+                let files = self.collect_blob_files(root, grace, keep_going).await?;
+                let rows = self.collect_blob_rows(grace, keep_going).await?;
+                Ok(files + rows)
             }
             BlobStore::Database(_) => self.collect_blob_rows(grace, keep_going).await,
         }

@@ -52,7 +52,7 @@ mod queue;
 mod settings;
 mod snapshot;
 
-pub use blob::{BlobId, BlobStorage};
+pub use blob::{BlobId, BlobStorage, INLINE_MAX, StagedBlob};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
 pub use directory::{Account, AddressEntry, DomainRow, NewAccount, ScramCredentials};
 pub use dkim::DkimKey;

@@ -90,6 +90,7 @@ on_both_backends!(
     leases_exclude_expire_and_release,
     change_feed_reaches_other_nodes,
     blobs_are_content_addressed,
+    small_bodies_are_written_by_the_delivery_transaction,
     delivery_log_is_searchable,
     mailboxes_are_created_renamed_and_deleted,
     append_store_and_changes_since,
@@ -125,10 +126,10 @@ async fn deliver_bytes(
     data: &[u8],
     targets: Vec<DeliveryTarget>,
 ) -> DeliveryOutcome {
-    let blob_id = store.put_blob(data.to_vec()).await.unwrap();
+    let blob = store.stage_blob(data.to_vec()).await.unwrap();
     store
         .deliver(&Delivery {
-            blob_id,
+            blob,
             size: data.len() as i64,
             internal_date: postcell_store::now(),
             message_id: Some("<m@example.org>".into()),
@@ -640,6 +641,91 @@ async fn blobs_are_content_addressed(f: Fixture) {
         Err(StoreError::BlobMissing(_))
     ));
     assert!(postcell_store::BlobId::parse("../../etc/passwd").is_err());
+}
+
+/// The files under the blob folder (none on a database-blob store).
+fn blob_files(f: &Fixture) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    if let BlobConfig::Folder(root) = &f.config.blobs {
+        walk(root, &mut files);
+    }
+    files
+}
+
+async fn small_bodies_are_written_by_the_delivery_transaction(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 10_000).await;
+    let small = b"Subject: small\r\n\r\nbody\r\n".to_vec();
+    let staged = store.stage_blob(small.clone()).await.unwrap();
+    assert_eq!(staged.id(), &postcell_store::BlobId::of(&small));
+    // Nothing is written before the delivery commits it.
+    assert!(matches!(
+        store.get_blob(staged.id()).await,
+        Err(StoreError::BlobMissing(_))
+    ));
+    let delivery = |blob: postcell_store::StagedBlob, size: usize| Delivery {
+        blob,
+        size: size as i64,
+        internal_date: postcell_store::now(),
+        message_id: None,
+        summary: None,
+        sender: "sender@example.net".into(),
+        remote: None,
+        targets: vec![local(a)],
+    };
+    let outcome = store.deliver(&delivery(staged.clone(), small.len())).await;
+    assert!(
+        matches!(outcome, Ok(DeliveryOutcome::Done(_))),
+        "{outcome:?}"
+    );
+    assert_eq!(store.get_blob(staged.id()).await.unwrap(), small);
+    assert!(blob_files(&f).is_empty(), "{:?}", blob_files(&f));
+
+    // A delivery refused for quota leaves no row behind.
+    let refused = vec![b'r'; 20_000];
+    let staged_refused = store.stage_blob(refused.clone()).await.unwrap();
+    let outcome = store
+        .deliver(&delivery(staged_refused.clone(), refused.len()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, DeliveryOutcome::OverQuota { .. }),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        store.get_blob(staged_refused.id()).await,
+        Err(StoreError::BlobMissing(_))
+    ));
+
+    // A body over the limit gets its own file at once on a folder store.
+    let large = vec![b'l'; postcell_store::INLINE_MAX + 1];
+    let staged_large = store.stage_blob(large.clone()).await.unwrap();
+    if matches!(f.config.blobs, BlobConfig::Folder(_)) {
+        assert_eq!(blob_files(&f).len(), 1);
+        assert_eq!(store.get_blob(staged_large.id()).await.unwrap(), large);
+    }
+
+    // Once no message refers to it, the collector takes the row.
+    let (mailbox, _, messages) = store.maildrop(a).await.unwrap();
+    let uids: Vec<i64> = messages.iter().map(|m| m.uid).collect();
+    assert_eq!(store.expunge_uids(a, mailbox, &uids).await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let report = store.collect_blobs(Duration::ZERO, &|| true).await.unwrap();
+    assert!(report.deleted >= 1, "{report}");
+    assert!(matches!(
+        store.get_blob(staged.id()).await,
+        Err(StoreError::BlobMissing(_))
+    ));
 }
 
 async fn delivery_log_is_searchable(f: Fixture) {

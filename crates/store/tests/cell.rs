@@ -213,10 +213,10 @@ async fn account(store: &Store, name: &str) -> i64 {
 }
 
 async fn deliver(store: &Store, data: &[u8], targets: Vec<DeliveryTarget>) -> DeliveryOutcome {
-    let blob_id = store.put_blob(data.to_vec()).await.unwrap();
+    let blob = store.stage_blob(data.to_vec()).await.unwrap();
     store
         .deliver(&Delivery {
-            blob_id,
+            blob,
             size: data.len() as i64,
             internal_date: postcell_store::now(),
             message_id: Some("<m@example.org>".into()),
@@ -299,7 +299,7 @@ async fn folder_quarantine_gives_back_a_blob_that_became_referenced(f: Fixture) 
     // The transaction that refers to it commits after the first look.
     let DeliveryOutcome::Done(outcomes) = store
         .deliver(&Delivery {
-            blob_id: id.clone(),
+            blob: id.clone().into(),
             size: 13,
             internal_date: postcell_store::now(),
             message_id: None,

@@ -108,7 +108,7 @@ async fn deliver(store: &Store, raw: &[u8], accounts: &[i64], index: bool) -> Ve
     let blob_id = store.put_blob(raw.to_vec()).await.unwrap();
     let outcome = store
         .deliver(&Delivery {
-            blob_id,
+            blob: blob_id.into(),
             size: raw.len() as i64,
             internal_date: postcell_store::now(),
             message_id: None,
