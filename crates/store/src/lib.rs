@@ -117,6 +117,8 @@ pub struct Store {
     node_id: std::sync::Arc<str>,
     /// SQLite only: deliveries that arrive together commit together.
     group_commit: Option<delivery::GroupCommit>,
+    /// SQLite only: copies the WAL back into the database beside the writer.
+    checkpointer: Option<std::sync::Arc<pool::Checkpointer>>,
     activity: std::sync::Arc<indexing::Activity>,
 }
 
@@ -129,12 +131,12 @@ impl Store {
         let blobs = blob::BlobStore::open(&config.blobs, pool.clone()).await?;
         let feed = ChangeFeed::start(&pool).await?;
         let node_id: std::sync::Arc<str> = config.node_id.as_str().into();
-        let group_commit = match &pool {
-            pool::Pool::Sqlite { writer, .. } => Some(delivery::GroupCommit::start(
-                writer.clone(),
-                node_id.clone(),
-            )),
-            pool::Pool::Postgres(_) => None,
+        let (group_commit, checkpointer) = match &pool {
+            pool::Pool::Sqlite { writer, reader } => (
+                Some(delivery::GroupCommit::start(writer.clone(), node_id.clone())),
+                Some(std::sync::Arc::new(pool::Checkpointer::start(reader.clone()))),
+            ),
+            pool::Pool::Postgres(_) => (None, None),
         };
         Ok(Store {
             pool,
@@ -142,6 +144,7 @@ impl Store {
             feed,
             node_id,
             group_commit,
+            checkpointer,
             activity: Default::default(),
         })
     }
@@ -164,6 +167,9 @@ impl Store {
         self.feed.stop();
         if let Some(group) = &self.group_commit {
             group.stop();
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop();
         }
         self.pool.close().await;
     }

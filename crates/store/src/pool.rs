@@ -140,11 +140,20 @@ impl Pool {
                         Durability::Normal => SqliteSynchronous::Normal,
                     })
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10));
+                    .busy_timeout(Duration::from_secs(10))
+                    // A batch's savepoints keep their undo pages here rather than in a
+                    // temporary file once they pass 64 KiB.
+                    .pragma("temp_store", "memory");
+                // The writer keeps the hot pages of the tables every delivery touches;
+                // its checkpoints are run beside it (see `Checkpointer`).
+                let writer_options = options
+                    .clone()
+                    .pragma("cache_size", WRITER_CACHE_KIB)
+                    .pragma("wal_autocheckpoint", "0");
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(60))
-                    .connect_with(options.clone())
+                    .connect_with(writer_options)
                     .await?;
                 let reader = SqlitePoolOptions::new()
                     .max_connections(8)
@@ -207,6 +216,50 @@ impl Pool {
             }
             Pool::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+/// The writer's page cache, in KiB (negative `cache_size`: SQLite counts KiB then).
+const WRITER_CACHE_KIB: &str = "-65536";
+
+/// How often the WAL is copied back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// SQLite copies the WAL back into the database (a checkpoint) inside the commit that
+/// pushes the WAL past 1,000 pages: the writer's, which then waits for the copy and an
+/// fsync of the database file, with the whole next batch of deliveries behind it. The
+/// writer's own checkpoints are off, and this task runs them instead, passive (beside
+/// the writer, never blocking it or readers), on a reader connection.
+pub(crate) struct Checkpointer {
+    task: tokio::task::AbortHandle,
+}
+
+impl Checkpointer {
+    pub(crate) fn start(reader: SqlitePool) -> Checkpointer {
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let done: std::result::Result<(i64, i64, i64), sqlx::Error> =
+                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                        .fetch_one(&reader)
+                        .await;
+                match done {
+                    Ok((_, wal_frames, _)) => {
+                        metrics::gauge!("postcell_store_wal_frames").set(wal_frames as f64)
+                    }
+                    Err(sqlx::Error::PoolClosed) => return,
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                }
+            }
+        })
+        .abort_handle();
+        Checkpointer { task }
+    }
+
+    pub(crate) fn stop(&self) {
+        self.task.abort();
     }
 }
 
