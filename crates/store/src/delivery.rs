@@ -262,7 +262,11 @@ async fn run_group_commit(writer: SqlitePool, node: Arc<str>, mut jobs: mpsc::Re
             }
         }
         metrics::histogram!("postcell_store_group_commit_size").record(batch.len() as f64);
-        match commit_batch(&writer, &node, &batch).await {
+        let started = std::time::Instant::now();
+        let committed = commit_batch(&writer, &node, &batch).await;
+        metrics::histogram!("postcell_store_group_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match committed {
             Ok(results) => {
                 for (job, result) in batch.into_iter().zip(results) {
                     let _ = job.done.send(result);

@@ -145,11 +145,11 @@ impl Pool {
                     // temporary file once they pass 64 KiB.
                     .pragma("temp_store", "memory");
                 // The writer keeps the hot pages of the tables every delivery touches;
-                // its checkpoints are run beside it (see `Checkpointer`).
+                // most of its checkpointing is done beside it (see `Checkpointer`).
                 let writer_options = options
                     .clone()
                     .pragma("cache_size", WRITER_CACHE_KIB)
-                    .pragma("wal_autocheckpoint", "0");
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES);
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(60))
@@ -225,11 +225,19 @@ const WRITER_CACHE_KIB: &str = "-65536";
 /// How often the WAL is copied back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// The WAL length (4 KiB pages) past which the writer checkpoints after a commit. Only
+/// a writer starting after a checkpoint has copied every page rewinds the WAL, and
+/// under steady load the task below is always a little behind, so without this the
+/// file would grow as long as mail kept coming. By then the task has copied nearly
+/// every page: the writer's checkpoint is short, and the next transaction rewinds.
+const WRITER_CHECKPOINT_FRAMES: &str = "8192";
+
 /// SQLite copies the WAL back into the database (a checkpoint) inside the commit that
 /// pushes the WAL past 1,000 pages: the writer's, which then waits for the copy and an
-/// fsync of the database file, with the whole next batch of deliveries behind it. The
-/// writer's own checkpoints are off, and this task runs them instead, passive (beside
-/// the writer, never blocking it or readers), on a reader connection.
+/// fsync of the database file, with the whole next batch of deliveries behind it. This
+/// task does that copying instead, with passive checkpoints (beside the writer, never
+/// blocking it or readers) on a reader connection; the writer's own are put off to
+/// `WRITER_CHECKPOINT_FRAMES`.
 pub(crate) struct Checkpointer {
     task: tokio::task::AbortHandle,
 }
