@@ -222,18 +222,35 @@ struct Job {
     done: oneshot::Sender<Committed>,
 }
 
-/// The SQLite group committer: one task, fed through a channel.
+/// The SQLite group committer: one task on a thread of its own, fed through a channel.
+/// Its own thread, because the task waits on the connection's thread once per delivery
+/// of a batch: on the shared runtime each of those wake-ups queued behind the sessions'
+/// tasks, and that wait, not SQLite, set the pace of the whole batch.
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
     jobs: mpsc::Sender<Job>,
-    task: tokio::task::AbortHandle,
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl GroupCommit {
-    pub(crate) fn start(writer: SqlitePool, node: Arc<str>) -> GroupCommit {
+    pub(crate) fn start(writer: SqlitePool, node: Arc<str>) -> Result<GroupCommit> {
         let (jobs, receiver) = mpsc::channel(4 * MAX_BATCH);
-        let task = tokio::spawn(run_group_commit(writer, node, receiver)).abort_handle();
-        GroupCommit { jobs, task }
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let stopped = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        () = run_group_commit(writer, node, receiver) => {}
+                        () = stopped.notified() => {}
+                    }
+                })
+            })?;
+        Ok(GroupCommit { jobs, stop })
     }
 
     async fn submit(&self, delivery: &Delivery) -> Committed {
@@ -248,7 +265,8 @@ impl GroupCommit {
     }
 
     pub(crate) fn stop(&self) {
-        self.task.abort();
+        // A permit is kept if the task is not waiting at this moment.
+        self.stop.notify_one();
     }
 }
 

@@ -133,8 +133,13 @@ impl Store {
         let node_id: std::sync::Arc<str> = config.node_id.as_str().into();
         let (group_commit, checkpointer) = match &pool {
             pool::Pool::Sqlite { writer, reader } => (
-                Some(delivery::GroupCommit::start(writer.clone(), node_id.clone())),
-                Some(std::sync::Arc::new(pool::Checkpointer::start(reader.clone()))),
+                Some(delivery::GroupCommit::start(
+                    writer.clone(),
+                    node_id.clone(),
+                )?),
+                Some(std::sync::Arc::new(pool::Checkpointer::start(
+                    reader.clone(),
+                ))),
             ),
             pool::Pool::Postgres(_) => (None, None),
         };
