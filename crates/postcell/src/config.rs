@@ -125,9 +125,9 @@ impl Default for StoreSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchSection {
-    /// Messages indexed per transaction when no mail is arriving.
+    /// Messages taken from the queue at a time when neither mail nor clients are at work.
     pub index_batch: usize,
-    /// The share of time the indexer may take while mail is arriving.
+    /// The share of time the indexer may take while mail arrives or clients are at work.
     pub index_busy_share: f64,
 }
 

@@ -460,7 +460,7 @@ impl Store {
         };
         self.feed.publish(&changes);
         if let DeliveryOutcome::Done(_) = &outcome {
-            self.activity.delivered();
+            self.activity.record();
             metrics::counter!("postcell_store_messages_stored_total")
                 .increment(changes.len() as u64);
         }

@@ -8,9 +8,9 @@
 //! * the background indexer ([`Store::run_indexer`]), which every node runs: it claims
 //!   a batch of queued blobs for a while (so the nodes of a cell do not index the same
 //!   blobs), extracts their text, and writes their rows and removes them from the queue
-//!   in one transaction. It gives way to deliveries: while messages are arriving it
-//!   writes small batches and rests between them ([`IndexerSettings`]), and catches
-//!   up when they stop;
+//!   in short transactions. It gives way to mail and to clients: while messages are
+//!   arriving or sessions are at work it takes small batches and rests between them
+//!   ([`IndexerSettings`]), and catches up when all is quiet;
 //! * a search ([`Store::index_mailbox`]): before it queries, it indexes whatever of its
 //!   mailbox is still queued, claimed or not, so a search never misses a message.
 //!
@@ -91,13 +91,15 @@ macro_rules! insert_search_text {
 /// How the background indexer paces itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IndexerSettings {
-    /// Blobs claimed and written per transaction when no mail is arriving.
+    /// Blobs claimed at a time when neither mail nor clients are at work (written
+    /// `WRITE_CHUNK` to a transaction).
     pub batch: usize,
-    /// Blobs per transaction while mail arrives: small, so that a delivery never
-    /// waits long behind the indexer for the writer.
+    /// Blobs claimed at a time while they are: small, so that the indexer's CPU and
+    /// transactions come in short bursts.
     pub busy_batch: usize,
     /// The share of time (above 0, at most 1) the indexer may work while mail
-    /// arrives; it sleeps the rest. When mail stops, it works without pause.
+    /// arrives or clients are at work; it sleeps the rest. When all is quiet, it
+    /// works without pause.
     pub busy_share: f64,
     /// How often an idle indexer looks at the queue.
     pub poll: Duration,
@@ -115,28 +117,33 @@ impl Default for IndexerSettings {
 }
 
 impl IndexerSettings {
-    /// How long to rest after a batch that took `worked` while mail was arriving.
+    /// How long to rest after a batch that took `worked` at a busy moment.
     fn rest_after(&self, worked: Duration) -> Duration {
         let share = self.busy_share.clamp(0.01, 1.0);
         worked.mul_f64((1.0 - share) / share)
     }
 }
 
-/// Deliveries counted as they commit, so the indexer can tell a busy moment.
+/// Work done for arriving mail and for client sessions (a delivery, a SELECT, a flag
+/// change, a POP3 maildrop...), counted so the indexer can tell a busy moment: it then
+/// gives way, since its CPU and its transactions would slow what clients wait for.
 #[derive(Debug, Default)]
 pub(crate) struct Activity {
-    deliveries: AtomicU64,
+    work: AtomicU64,
 }
 
 impl Activity {
-    pub(crate) fn delivered(&self) {
-        self.deliveries.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn record(&self) {
+        self.work.fetch_add(1, Ordering::Relaxed);
     }
 
     fn count(&self) -> u64 {
-        self.deliveries.load(Ordering::Relaxed)
+        self.work.load(Ordering::Relaxed)
     }
 }
+
+/// Index rows written per transaction.
+const WRITE_CHUNK: usize = 20;
 
 /// How often the indexer counts its queue for `postcell_store_search_pending`.
 const GAUGE_EVERY: Duration = Duration::from_secs(1);
@@ -149,7 +156,7 @@ impl Store {
         let mut seen = self.activity.count();
         let mut counted: Option<Instant> = None;
         loop {
-            // Deliveries since the last batch: mail is arriving.
+            // Work for mail or clients since the last batch: a busy moment.
             let busy = self.activity.count() != seen;
             seen = self.activity.count();
             let limit = if busy {
@@ -247,7 +254,7 @@ impl Store {
     }
 
     /// Extracts the text of `blobs` and writes their rows, taking them off the queue,
-    /// in one transaction. A blob that is gone gets an empty row (its messages match
+    /// `WRITE_CHUNK` to a transaction. A blob that is gone gets an empty row (its messages match
     /// no text), so that it is not read again at every search.
     async fn index_blobs(&self, blobs: &[String]) -> Result<usize> {
         if blobs.is_empty() {
@@ -276,21 +283,25 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Invalid(format!("extracting search text: {e}")))?;
-        retry_conflicts(|| async {
-            dispatch!(&self.pool, write, |p| {
-                let mut tx = p.begin_write().await?;
-                for (blob_id, document) in &documents {
-                    insert_search_text!(tx, blob_id, document)?;
-                    sqlx::query("DELETE FROM search_pending WHERE blob_id = $1")
-                        .bind(blob_id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
+        // Several short transactions rather than one long one: other writers (flag
+        // changes, deliveries) wait for the single writer at most one chunk.
+        for chunk in documents.chunks(WRITE_CHUNK) {
+            retry_conflicts(|| async {
+                dispatch!(&self.pool, write, |p| {
+                    let mut tx = p.begin_write().await?;
+                    for (blob_id, document) in chunk {
+                        insert_search_text!(tx, blob_id, document)?;
+                        sqlx::query("DELETE FROM search_pending WHERE blob_id = $1")
+                            .bind(blob_id.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                })
             })
-        })
-        .await?;
+            .await?;
+        }
         metrics::counter!("postcell_store_search_indexed_total").increment(documents.len() as u64);
         Ok(documents.len())
     }

@@ -41,6 +41,7 @@ macro_rules! expunge_in_transaction {
 impl Store {
     /// The INBOX of an account in UID order, with the mailbox's id and UIDVALIDITY.
     pub async fn maildrop(&self, account_id: i64) -> Result<(i64, i64, Vec<MaildropMessage>)> {
+        self.activity.record();
         let mailbox = self
             .mailbox_by_name(account_id, "INBOX")
             .await?
@@ -75,6 +76,7 @@ impl Store {
         mailbox_id: i64,
         uids: &[i64],
     ) -> Result<u64> {
+        self.activity.record();
         if uids.is_empty() {
             return Ok(0);
         }

@@ -195,6 +195,7 @@ impl Store {
         mailbox_id: i64,
         uids: &UidRanges,
     ) -> Result<Vec<MessageMeta>> {
+        self.activity.record();
         let sql = format!(
             "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
             uids.sql()
@@ -212,6 +213,7 @@ impl Store {
 
     /// What changed in a mailbox after `since` (RFC 7162 CHANGEDSINCE, QRESYNC).
     pub async fn changes_since(&self, mailbox_id: i64, since: i64) -> Result<MailboxChanges> {
+        self.activity.record();
         let sql = format!(
             "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid"
         );
@@ -257,6 +259,7 @@ impl Store {
         uids: &UidRanges,
         change: &FlagChange,
     ) -> Result<FlagOutcome> {
+        self.activity.record();
         let select = format!(
             "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
             uids.sql()
@@ -401,7 +404,7 @@ impl Store {
         .await?;
         if let Some(change) = change {
             self.feed.publish(&[change]);
-            self.activity.delivered();
+            self.activity.record();
         }
         Ok(outcome)
     }
@@ -416,6 +419,7 @@ impl Store {
         destination: i64,
         remove_source: bool,
     ) -> Result<CopyOutcome> {
+        self.activity.record();
         let select = format!(
             "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
             uids.sql()
@@ -513,6 +517,7 @@ impl Store {
         mailbox_id: i64,
         uids: &UidRanges,
     ) -> Result<Vec<(i64, Option<Vec<u8>>)>> {
+        self.activity.record();
         let sql = format!(
             "SELECT uid, summary FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
             uids.sql()
@@ -552,6 +557,7 @@ impl Store {
         mailbox_id: i64,
         uids: &UidRanges,
     ) -> Result<Vec<i64>> {
+        self.activity.record();
         let sql = format!(
             "SELECT uid FROM messages WHERE mailbox_id = $1 AND (flags & {}) <> 0 AND {} ORDER BY uid",
             crate::flags::DELETED,

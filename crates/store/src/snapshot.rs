@@ -45,6 +45,7 @@ pub struct MailboxCounts {
 impl Store {
     /// The whole mailbox in one listing (SELECT). One query, whatever the size.
     pub async fn mailbox_snapshot(&self, mailbox_id: i64) -> Result<MailboxSnapshot> {
+        self.activity.record();
         dispatch!(&self.pool, read, |p| {
             let mut tx = p.begin().await?;
             let (uid_validity, uid_next, highest_modseq): (i64, i64, i64) = sqlx::query_as(
