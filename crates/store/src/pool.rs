@@ -220,7 +220,7 @@ impl Pool {
 }
 
 /// The writer's page cache, in KiB (negative `cache_size`: SQLite counts KiB then).
-const WRITER_CACHE_KIB: &str = "-65536";
+const WRITER_CACHE_KIB: &str = "-16384";
 
 /// How often the WAL is copied back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
