@@ -32,7 +32,7 @@ pub(crate) async fn idle(
     session.write_continuation(&Continuation::Text("idling".to_owned()));
     if let Some(selected) = selected.as_deref_mut() {
         // What changed before the IDLE began is reported at once.
-        sync(session, selected, true).await;
+        Box::pin(sync(session, selected, true)).await;
     }
     let deadline = Instant::now() + session.server.config.idle_timeout;
     let mut poll = tokio::time::interval(session.server.config.poll_interval);
@@ -63,7 +63,9 @@ pub(crate) async fn idle(
             }
             None => {
                 if let Some(selected) = selected.as_deref_mut() {
-                    sync(session, selected, true).await;
+                    // Boxed: the sync's state, large, would otherwise be held by every
+                    // idling session while it waits (see `state::execute`).
+                    Box::pin(sync(session, selected, true)).await;
                 }
             }
         }
