@@ -230,7 +230,7 @@ pub(crate) async fn matching(
     if !queries.is_empty() {
         ensure_indexed(store, selected).await?;
         for query in queries {
-            let uids = query.run(store, selected.mailbox_id).await?;
+            let uids = query.run(store, selected).await?;
             answers.insert(query, uids);
         }
     }
@@ -356,17 +356,23 @@ impl IndexQuery {
     }
 
     /// The UIDs of the mailbox's messages that answer the query.
-    async fn run(&self, store: &Store, mailbox_id: i64) -> Result<HashSet<i64>, StoreError> {
+    async fn run(
+        &self,
+        store: &Store,
+        selected: &SelectedMailbox,
+    ) -> Result<HashSet<i64>, StoreError> {
+        let mailbox_id = selected.mailbox_id;
+        let messages = selected.messages().len();
         Ok(match self {
             IndexQuery::Text(field, needle) => store
-                .search_text(mailbox_id, *field, needle)
+                .search_text(mailbox_id, messages, *field, needle)
                 .await?
                 .into_iter()
                 .collect(),
             IndexQuery::Header(name, needle) => {
                 let needle = fold(needle);
                 store
-                    .search_headers(mailbox_id, &needle)
+                    .search_headers(mailbox_id, messages, &needle)
                     .await?
                     .into_iter()
                     .filter(|(_, headers)| header_has(headers, name, &needle))
