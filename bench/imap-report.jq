@@ -24,6 +24,25 @@ def per($n): if . == null or $n == null or $n == 0 then null else . / $n end;
 def mb: if . == null then null else . / 1000000 end;
 # search-body: the result of one word on one server.
 def word($name): if . == null then null else (.words // []) | map(select(.name == $name)) | first end;
+# A mix run at a fixed rate (variant fixed-rate) on both servers: what each
+# sustained, how many sessions started late, and the latency of each step.
+def at_rate($w; $p_run; $d_run; $steps):
+  ($p_run.report.result) as $p | ($d_run.report.result) as $d
+  | ($p_run.report.config.rate // $d_run.report.config.rate) as $rate
+  | "\($w) at \($rate)/s offered" as $title
+  | fig($title; "sessions/s sustained"; "1/s"; "higher"; $p.sessions_per_second; $d.sessions_per_second;
+        "open loop: session i due at start + i / \($rate), whatever the answers"),
+    fig($title; "late starts"; "sessions"; "lower"; $p.late_starts; $d.late_starts;
+        "sessions that found every client busy for more than 10 ms"),
+    fig($title; "whole session p50"; "ms"; "lower"; $p.session_ms.p50; $d.session_ms.p50; null),
+    fig($title; "whole session p99"; "ms"; "lower"; $p.session_ms.p99; $d.session_ms.p99; null),
+    ($steps[] as $c
+     | select($p.latency_ms[$c] != null or $d.latency_ms[$c] != null)
+     | fig($title; "\($c) p50"; "ms"; "lower"; $p.latency_ms[$c].p50; $d.latency_ms[$c].p50; null),
+       fig($title; "\($c) p99"; "ms"; "lower"; $p.latency_ms[$c].p99; $d.latency_ms[$c].p99; null)),
+    fig($title; "server CPU per session"; "ms"; "lower";
+        ($p_run.report.server.cpu_seconds | per_ms($p.sessions_completed));
+        ($d_run.report.server.cpu_seconds | per_ms($d.sessions_completed)); "the whole run: background work too, over fewer sessions than the closed loop");
 
 . as $runs
 | ($runs | run("postcell"; "select-fetch-flags"; "")) as $sp
@@ -36,6 +55,10 @@ def word($name): if . == null then null else (.words // []) | map(select(.name =
 | ($runs | run("dovecot"; "idle-memory"; "hibernate")) as $ih
 | ($runs | run("postcell"; "pop3-mix"; "")) as $pp
 | ($runs | run("dovecot"; "pop3-mix"; "")) as $pd
+| ($runs | run("postcell"; "imap-mix"; "fixed-rate")) as $mrp
+| ($runs | run("dovecot"; "imap-mix"; "fixed-rate")) as $mrd
+| ($runs | run("postcell"; "pop3-mix"; "fixed-rate")) as $prp
+| ($runs | run("dovecot"; "pop3-mix"; "fixed-rate")) as $prd
 | ($runs | run("postcell"; "search-body"; "")) as $bp
 | ($runs | run("dovecot"; "search-body"; "")) as $bd
 | ($runs | run("postcell"; "mbsync-download"; "")) as $dp
@@ -74,6 +97,7 @@ def word($name): if . == null then null else (.words // []) | map(select(.name =
       select_fetch_repeat: $repeat, select_fetch_warmup: $warmup,
       idle_connections: $idle, mix_clients: $clients, mix_sessions: $sessions,
       pop3_sessions: $pop3_sessions,
+      mix_rate: $mix_rate, mix_rate_sessions: $mix_rate_sessions,
       search_repeat: $repeat,
       search_words: ($seed[0].result.search_words // null),
       large_messages: $large_messages, large_size_bytes: $large_size, mbsync_runs: $mbsync_runs
@@ -153,6 +177,12 @@ def word($name): if . == null then null else (.words // []) | map(select(.name =
           fig("pop3-mix"; "server CPU per session"; "ms"; "lower";
               ($pp.report.server.cpu_seconds | per_ms($p.sessions_completed));
               ($pd.report.server.cpu_seconds | per_ms($d.sessions_completed)); null)
+      else empty end,
+      if $mrp != null or $mrd != null then
+        at_rate("imap-mix"; $mrp; $mrd; ["connect", "login", "select", "fetch_envelope", "fetch_body", "store", "search", "logout"])
+      else empty end,
+      if $prp != null or $prd != null then
+        at_rate("pop3-mix"; $prp; $prd; ["connect", "login", "stat", "uidl", "retr", "quit"])
       else empty end,
       if $bp != null or $bd != null then
         ($bp.report.result) as $p | ($bd.report.result) as $d

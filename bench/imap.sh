@@ -20,6 +20,13 @@
 #   --clients C             CLIENTS           concurrent imap-mix clients    (50)
 #   --sessions N            SESSIONS          imap-mix sessions in all       (2000)
 #   --pop3-sessions N       POP3_SESSIONS     pop3-mix sessions in all       (2000)
+#   --mix-rate R            MIX_RATE          then imap-mix and pop3-mix once
+#                                             more, open loop: R sessions/s
+#                                             offered to both servers, so that
+#                                             their per-command latencies are
+#                                             compared at the same load; 0: no
+#                                             such run                       (10)
+#   --mix-rate-sessions N   MIX_RATE_SESSIONS sessions of that run           (300)
 #   --large-total S         LARGE_TOTAL       mbsync-download's mailbox: its
 #                                             bytes, e.g. 200m, 20m          (200m)
 #   --large-size S          LARGE_SIZE        its message size               (64k)
@@ -62,6 +69,8 @@ IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}
 CLIENTS=${CLIENTS:-50}
 SESSIONS=${SESSIONS:-2000}
 POP3_SESSIONS=${POP3_SESSIONS:-2000}
+MIX_RATE=${MIX_RATE:-10}
+MIX_RATE_SESSIONS=${MIX_RATE_SESSIONS:-300}
 LARGE_TOTAL=${LARGE_TOTAL:-200m}
 LARGE_SIZE=${LARGE_SIZE:-64k}
 MBSYNC_RUNS=${MBSYNC_RUNS:-1}
@@ -100,6 +109,8 @@ while [[ $# -gt 0 ]]; do
     --clients) CLIENTS=$2; shift 2 ;;
     --sessions) SESSIONS=$2; shift 2 ;;
     --pop3-sessions) POP3_SESSIONS=$2; shift 2 ;;
+    --mix-rate) MIX_RATE=$2; shift 2 ;;
+    --mix-rate-sessions) MIX_RATE_SESSIONS=$2; shift 2 ;;
     --large-total) LARGE_TOTAL=$2; shift 2 ;;
     --large-size) LARGE_SIZE=$2; shift 2 ;;
     --mbsync-runs) MBSYNC_RUNS=$2; shift 2 ;;
@@ -120,10 +131,10 @@ done
 WORKLOADS=${WORKLOADS//,/ }
 SERVERS=${SERVERS//,/ }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT WARMUP IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS MBSYNC_RUNS SEED_CONNECTIONS MAX_SECONDS; do
+for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT WARMUP IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS MIX_RATE MIX_RATE_SESSIONS MBSYNC_RUNS SEED_CONNECTIONS MAX_SECONDS; do
     is_uint "${!v}" || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
-for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS MBSYNC_RUNS SEED_CONNECTIONS MAX_SECONDS; do
+for v in BIG_MESSAGES USERS USER_MESSAGES REPEAT IDLE_CONNECTIONS CLIENTS SESSIONS POP3_SESSIONS MIX_RATE_SESSIONS MBSYNC_RUNS SEED_CONNECTIONS MAX_SECONDS; do
     [[ ${!v} -ge 1 ]] || { echo "$v must be at least 1" >&2; exit 2; }
 done
 # to_bytes S: 64k, 200m, 1g, 4KiB or a byte count, in bytes.
@@ -353,10 +364,15 @@ run_workload() {
     case $workload in
     select-fetch-flags)
         args+=(--user "$BIG_USER" --repeat "$REPEAT" --warmup "$WARMUP" --expect-messages "$BIG_MESSAGES") ;;
-    imap-mix)
-        args+=(--users-file "$users_file" --clients "$CLIENTS" --sessions "$SESSIONS" --seed "$MIX_SEED") ;;
-    pop3-mix)
-        args+=(--users-file "$users_file" --clients "$CLIENTS" --sessions "$POP3_SESSIONS" --seed "$MIX_SEED") ;;
+    imap-mix | pop3-mix)
+        local sessions=$SESSIONS
+        [[ $workload == pop3-mix ]] && sessions=$POP3_SESSIONS
+        # The variant fixed-rate: the same sessions offered at MIX_RATE/s.
+        if [[ $variant == fixed-rate ]]; then
+            sessions=$MIX_RATE_SESSIONS
+            args+=(--rate "$MIX_RATE")
+        fi
+        args+=(--users-file "$users_file" --clients "$CLIENTS" --sessions "$sessions" --seed "$MIX_SEED") ;;
     idle-memory)
         args+=(--users-file "$users_file" --connections "$IDLE_CONNECTIONS") ;;
     search-body)
@@ -480,7 +496,14 @@ EOF
         || log "warning: cannot read the password hashes from $dir/data/postcell.db (sqlite3 missing?)"
     for w in $WORKLOADS; do
         case $w in
-        pop3-mix) run_workload postcell "" "$pop3_port" "$POSTCELL_PID" "$w" ;;
+        pop3-mix)
+            run_workload postcell "" "$pop3_port" "$POSTCELL_PID" "$w"
+            if [[ $MIX_RATE -gt 0 ]]; then run_workload postcell fixed-rate "$pop3_port" "$POSTCELL_PID" "$w"; fi
+            ;;
+        imap-mix)
+            run_workload postcell "" "$imap_port" "$POSTCELL_PID" "$w"
+            if [[ $MIX_RATE -gt 0 ]]; then run_workload postcell fixed-rate "$imap_port" "$POSTCELL_PID" "$w"; fi
+            ;;
         # Waits first (at most MAX_SECONDS) for postcell_store_search_pending
         # to reach 0, if /metrics shows it.
         search-body) run_workload postcell "" "$imap_port" "$POSTCELL_PID" "$w" --metrics "127.0.0.1:$http_port" ;;
@@ -671,6 +694,7 @@ EOF
     for w in $WORKLOADS; do
         if [[ $w == pop3-mix ]]; then
             run_workload dovecot "" "$pop3_port" "$DOVECOT_PID" "$w"
+            if [[ $MIX_RATE -gt 0 ]]; then run_workload dovecot fixed-rate "$pop3_port" "$DOVECOT_PID" "$w"; fi
             continue
         fi
         run_workload dovecot "" "$port" "$DOVECOT_PID" "$w"
@@ -683,6 +707,7 @@ EOF
             if [[ ${#skip[@]} -gt 0 ]]; then
                 run_workload dovecot same-steps-as-postcell "$port" "$DOVECOT_PID" imap-mix "${skip[@]}"
             fi
+            if [[ $MIX_RATE -gt 0 ]]; then run_workload dovecot fixed-rate "$port" "$DOVECOT_PID" imap-mix "${skip[@]}"; fi
         fi
     done
     stop_dovecot
@@ -741,6 +766,7 @@ jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg fs "$fs_type" \
     --argjson user_messages "$USER_MESSAGES" --argjson repeat "$REPEAT" --argjson warmup "$WARMUP" \
     --argjson idle "$IDLE_CONNECTIONS" --argjson clients "$CLIENTS" --argjson sessions "$SESSIONS" \
     --argjson pop3_sessions "$POP3_SESSIONS" \
+    --argjson mix_rate "$MIX_RATE" --argjson mix_rate_sessions "$MIX_RATE_SESSIONS" \
     --argjson large_messages "$(has_workload mbsync-download && echo "$LARGE_MESSAGES" || echo null)" \
     --argjson large_size "$LARGE_SIZE_BYTES" --argjson mbsync_runs "$MBSYNC_RUNS" \
     --argjson pcv "$POSTCELL_VERSION" --argjson dcv "$DOVECOT_VERSION" \

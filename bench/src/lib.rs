@@ -12,6 +12,7 @@ pub mod machine;
 pub mod maildir;
 pub mod message;
 pub mod metrics;
+pub mod pace;
 pub mod pop3;
 pub mod process;
 pub mod smtp;

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use postcell_bench::loopback::resolve_loopback;
 use postcell_bench::machine::Machine;
 use postcell_bench::message::{MessageFactory, dot_stuff, parse_size};
+use postcell_bench::pace::{LATE_START, Pace, Start, parse_rate};
 use postcell_bench::smtp::{Outcome, Session};
 use postcell_bench::stats::{Summary, micros, summarize, unix_now};
 
@@ -32,9 +33,6 @@ use postcell_bench::stats::{Summary, micros, summarize, unix_now};
 const ERROR_SAMPLES: usize = 5;
 /// A connection gives up after this many failures in a row.
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
-/// Open loop: a message that starts later than this after its due time waited
-/// for a free connection.
-const LATE_START: Duration = Duration::from_millis(10);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -188,9 +186,8 @@ impl WorkerResult {
 
 struct Shared {
     addrs: Vec<SocketAddr>,
-    started: Instant,
-    /// Open loop: seconds between arrivals.
-    interval: Option<f64>,
+    /// Open loop: when each message is due.
+    pace: Option<Pace>,
     next: AtomicU64,
     total: u64,
     deadline: Instant,
@@ -244,8 +241,7 @@ async fn run(args: Args) -> Result<bool> {
     let started_unix = unix_now();
     let shared = Arc::new(Shared {
         addrs,
-        started,
-        interval: args.rate.map(|r| 1.0 / r),
+        pace: args.rate.map(|rate| Pace::new(started, rate)),
         next: AtomicU64::new(0),
         total: args.messages,
         deadline: started + Duration::from_secs(args.max_seconds),
@@ -374,20 +370,17 @@ async fn worker(shared: Arc<Shared>, mut rng: StdRng, addr: SocketAddr) -> Worke
             break;
         }
         // Open loop: wait for this message's due time; a late start is queueing.
-        let due = shared
-            .interval
-            .map(|interval| shared.started + Duration::from_secs_f64(index as f64 * interval));
-        if let Some(due) = due {
-            if due >= shared.deadline {
-                break;
-            }
-            let now = Instant::now();
-            if due > now {
-                tokio::time::sleep_until(due.into()).await;
-            } else if now - due > LATE_START {
-                out.late_starts += 1;
-            }
-        }
+        let due = match &shared.pace {
+            None => None,
+            Some(pace) => match pace.wait(index, shared.deadline).await {
+                Start::PastDeadline => break,
+                Start::OnTime(due) => Some(due),
+                Start::Late(due) => {
+                    out.late_starts += 1;
+                    Some(due)
+                }
+            },
+        };
         out.attempted += 1;
         if session.is_none() {
             match Session::connect(addr, &shared.helo, shared.io_timeout, shared.deadline).await {
@@ -444,16 +437,6 @@ async fn worker(shared: Arc<Shared>, mut rng: StdRng, addr: SocketAddr) -> Worke
         out.note(format!("QUIT: {e:#}"));
     }
     out
-}
-
-/// A positive, finite rate in messages per second.
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0 => Ok(rate),
-        _ => Err(format!(
-            "not a rate in messages per second (0 < R <= 1000000): {text:?}"
-        )),
-    }
 }
 
 fn load_recipients(args: &Args) -> Result<Vec<String>> {

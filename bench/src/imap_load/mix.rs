@@ -26,13 +26,14 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 use postcell_bench::imap::{Client, Completion, search_count, untagged_number};
+use postcell_bench::pace::{Pace, Start, parse_rate};
 use postcell_bench::stats::{Summary, micros, summarize};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::report::{Common, Errors, Meter, Run, p50_p99};
+use crate::report::{Common, Errors, Meter, Run, open_loop_line, p50_p99};
 use crate::session;
 
 /// A client gives up after this many failed sessions in a row.
@@ -98,6 +99,12 @@ pub struct Args {
     /// Seed for the choice of messages (random if not given).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Open loop: sessions offered at this rate (per second) whatever the
+    /// answers; session i is due at start + i / RATE and waits for a free
+    /// client if every client is busy. Without it, each client starts its
+    /// next session as soon as its last one ends.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -112,6 +119,8 @@ struct Config {
     skipped: Vec<Step>,
     warmup: bool,
     seed: u64,
+    /// Open loop: sessions offered per second.
+    rate: Option<f64>,
     max_seconds: u64,
     io_timeout_seconds: u64,
 }
@@ -130,6 +139,9 @@ struct RunResult {
     /// Commands answered OK (LOGOUT included; connect not counted).
     commands_ok: u64,
     hit_max_seconds: bool,
+    /// Open loop only: sessions that started more than 10 ms after their due
+    /// time, every client being busy.
+    late_starts: Option<u64>,
     /// Completed sessions / wall time of the measured run.
     sessions_per_second: f64,
     /// Commands answered OK / wall time of the measured run.
@@ -148,6 +160,7 @@ struct ClientResult {
     started: u64,
     completed: u64,
     failed: u64,
+    late_starts: u64,
     commands_ok: u64,
     latency_us: BTreeMap<&'static str, Vec<u64>>,
     session_us: Vec<u64>,
@@ -162,6 +175,8 @@ struct Shared {
     steps: Vec<Step>,
     next: AtomicU64,
     total: u64,
+    /// Open loop: when each session is due.
+    pace: Option<Pace>,
 }
 
 pub async fn run(args: Args) -> Result<bool> {
@@ -202,6 +217,7 @@ pub async fn run(args: Args) -> Result<bool> {
         steps,
         next: AtomicU64::new(0),
         total: args.sessions,
+        pace: args.rate.map(|rate| Pace::new(Instant::now(), rate)),
     });
     let mut tasks = JoinSet::new();
     for c in 0..args.clients {
@@ -217,6 +233,7 @@ pub async fn run(args: Args) -> Result<bool> {
         total.started += r.started;
         total.completed += r.completed;
         total.failed += r.failed;
+        total.late_starts += r.late_starts;
         total.commands_ok += r.commands_ok;
         total.body_bytes += r.body_bytes;
         total.search_hits += r.search_hits;
@@ -239,6 +256,7 @@ pub async fn run(args: Args) -> Result<bool> {
         sessions_failed: total.failed,
         commands_ok: total.commands_ok,
         hit_max_seconds,
+        late_starts: args.rate.map(|_| total.late_starts),
         sessions_per_second: total.completed as f64 / elapsed,
         commands_per_second: total.commands_ok as f64 / elapsed,
         latency_ms: total
@@ -262,6 +280,7 @@ pub async fn run(args: Args) -> Result<bool> {
         skipped: args.skip,
         warmup: !args.no_warmup,
         seed,
+        rate: args.rate,
         max_seconds: args.common.max_seconds,
         io_timeout_seconds: args.common.io_timeout,
     };
@@ -283,6 +302,9 @@ pub async fn run(args: Args) -> Result<bool> {
             ),
             format!("warm-up pass {:.2} s", r.warmup_seconds),
         ];
+        if let (Some(rate), Some(late)) = (args.rate, r.late_starts) {
+            lines.push(open_loop_line(rate, late));
+        }
         for (step, answer) in &r.unsupported {
             lines.push(format!("unsupported, left out: {step} ({answer})"));
         }
@@ -387,6 +409,13 @@ async fn client(shared: Arc<Shared>, mut rng: StdRng) -> ClientResult {
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
         if index >= shared.total {
             break;
+        }
+        if let Some(pace) = &shared.pace {
+            match pace.wait(index, shared.run.deadline).await {
+                Start::PastDeadline => break,
+                Start::Late(_) => out.late_starts += 1,
+                Start::OnTime(_) => {}
+            }
         }
         out.started += 1;
         let user = &shared.run.users[(index % shared.run.users.len() as u64) as usize];

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
+use postcell_bench::pace::{Pace, Start, parse_rate};
 use postcell_bench::pop3::Pop3Client;
 use postcell_bench::stats::{Summary, micros, summarize};
 use rand::rngs::StdRng;
@@ -28,7 +29,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::report::{Common, Errors, Meter, Run, p50_p99};
+use crate::report::{Common, Errors, Meter, Run, open_loop_line, p50_p99};
 use crate::session;
 
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
@@ -48,6 +49,12 @@ pub struct Args {
     /// Seed for the choice of messages (random if not given).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Open loop: sessions offered at this rate (per second) whatever the
+    /// answers; session i is due at start + i / RATE and waits for a free
+    /// client if every client is busy. Without it, each client starts its
+    /// next session as soon as its last one ends.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -58,6 +65,8 @@ struct Config {
     sessions: u64,
     retrieved_per_session: u32,
     seed: u64,
+    /// Open loop: sessions offered per second.
+    rate: Option<f64>,
     max_seconds: u64,
     io_timeout_seconds: u64,
 }
@@ -70,6 +79,9 @@ struct RunResult {
     /// Commands answered +OK (USER and PASS count as one login; QUIT included).
     commands_ok: u64,
     hit_max_seconds: bool,
+    /// Open loop only: sessions that started more than 10 ms after their due
+    /// time, every client being busy.
+    late_starts: Option<u64>,
     sessions_per_second: f64,
     commands_per_second: f64,
     /// Connect to greeting, then each command sent -> its whole answer.
@@ -84,6 +96,7 @@ struct ClientResult {
     started: u64,
     completed: u64,
     failed: u64,
+    late_starts: u64,
     commands_ok: u64,
     latency_us: BTreeMap<&'static str, Vec<u64>>,
     session_us: Vec<u64>,
@@ -95,6 +108,8 @@ struct Shared {
     run: Run,
     next: AtomicU64,
     total: u64,
+    /// Open loop: when each session is due.
+    pace: Option<Pace>,
 }
 
 pub async fn run(args: Args) -> Result<bool> {
@@ -107,6 +122,7 @@ pub async fn run(args: Args) -> Result<bool> {
         run,
         next: AtomicU64::new(0),
         total: args.sessions,
+        pace: args.rate.map(|rate| Pace::new(Instant::now(), rate)),
     });
     let mut tasks = JoinSet::new();
     for c in 0..args.clients {
@@ -122,6 +138,7 @@ pub async fn run(args: Args) -> Result<bool> {
         total.started += r.started;
         total.completed += r.completed;
         total.failed += r.failed;
+        total.late_starts += r.late_starts;
         total.commands_ok += r.commands_ok;
         total.retrieved_bytes += r.retrieved_bytes;
         total.session_us.extend(r.session_us);
@@ -137,6 +154,7 @@ pub async fn run(args: Args) -> Result<bool> {
         sessions_failed: total.failed,
         commands_ok: total.commands_ok,
         hit_max_seconds,
+        late_starts: args.rate.map(|_| total.late_starts),
         sessions_per_second: total.completed as f64 / elapsed,
         commands_per_second: total.commands_ok as f64 / elapsed,
         latency_ms: total
@@ -155,6 +173,7 @@ pub async fn run(args: Args) -> Result<bool> {
         sessions: args.sessions,
         retrieved_per_session: RETRIEVED,
         seed,
+        rate: args.rate,
         max_seconds: args.common.max_seconds,
         io_timeout_seconds: args.common.io_timeout,
     };
@@ -170,6 +189,9 @@ pub async fn run(args: Args) -> Result<bool> {
             "sessions {} completed, {} failed; {:.1} sessions/s, {:.1} commands/s",
             r.sessions_completed, r.sessions_failed, r.sessions_per_second, r.commands_per_second
         )];
+        if let (Some(rate), Some(late)) = (args.rate, r.late_starts) {
+            lines.push(open_loop_line(rate, late));
+        }
         for (name, s) in &r.latency_ms {
             lines.push(format!("{name:>15}: {}", p50_p99(s)));
         }
@@ -194,6 +216,13 @@ async fn client(shared: Arc<Shared>, number: usize, mut rng: StdRng) -> ClientRe
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
         if index >= shared.total {
             break;
+        }
+        if let Some(pace) = &shared.pace {
+            match pace.wait(index, shared.run.deadline).await {
+                Start::PastDeadline => break,
+                Start::Late(_) => out.late_starts += 1,
+                Start::OnTime(_) => {}
+            }
         }
         out.started += 1;
         let t0 = Instant::now();

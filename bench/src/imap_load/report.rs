@@ -322,3 +322,11 @@ pub fn p50_p99(s: &postcell_bench::stats::Summary) -> String {
         s.p50, s.p99, s.max, s.count
     )
 }
+
+/// The line that says how an open-loop run went.
+pub fn open_loop_line(rate: f64, late_starts: u64) -> String {
+    format!(
+        "open loop: {rate:.1} sessions/s offered; {late_starts} started more than {} ms late",
+        postcell_bench::pace::LATE_START.as_millis()
+    )
+}
