@@ -40,6 +40,15 @@ impl BlobId {
     }
 }
 
+/// `ids` as the inside of an SQL `IN (...)`: `'id','id',...`. Safe to write into a
+/// statement because a `BlobId` is checked hex ([`BlobId::parse`], [`BlobId::of`]).
+pub(crate) fn sql_list<'a>(ids: impl IntoIterator<Item = &'a BlobId>) -> String {
+    ids.into_iter()
+        .map(|id| format!("'{}'", id.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl fmt::Display for BlobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

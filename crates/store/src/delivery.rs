@@ -356,8 +356,7 @@ macro_rules! one_inbox_sql {
              INSERT INTO delivery_log
                (at, node, direction, queue_id, message_id, sender, recipient, status, remote, reply)
               VALUES ($7, $8, $12, NULL, $5, $9, $10, $13, $11, NULL);
-             INSERT INTO search_pending (blob_id, queued_at)
-              SELECT $3, $7 WHERE NOT EXISTS (SELECT 1 FROM search_text WHERE blob_id = $3)
+             INSERT INTO search_pending (blob_id, queued_at) VALUES ($3, $7)
               ON CONFLICT (blob_id) DO NOTHING;"
         )
     };

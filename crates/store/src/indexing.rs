@@ -1,9 +1,10 @@
 //! Writing the search index after delivery, not during it.
 //!
 //! Tokenizing a message into trigrams and merging index segments costs several times
-//! what the rest of a delivery does, and on SQLite it happens on the one writer. So a
-//! delivery or an APPEND only queues its blob (`search_pending`, in its own
-//! transaction), and the index rows are written later by whichever comes first:
+//! what the rest of a delivery does. So a delivery or an APPEND only queues its blob
+//! (`search_pending`, in its own transaction), and the index rows are written later by
+//! whichever comes first (on SQLite, into a file of their own with its own writer, so
+//! that the database's one writer never waits for them: see `pool::Pool`):
 //!
 //! * the background indexer ([`Store::run_indexer`]), which every node runs: it claims
 //!   a batch of queued blobs for a while (so the nodes of a cell do not index the same
@@ -19,7 +20,8 @@
 //! harmless (the second write of the same [`INDEX_VERSION`] changes nothing).
 //!
 //! Rows of an older extraction are queued again when a store opens
-//! (`queue_outdated_index_rows`), before anything else uses it.
+//! (`queue_outdated_index_rows`), before anything else uses it; so is every message
+//! when the SQLite index file is new (`prepare_index_file`).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,13 +38,14 @@ pub const CLAIM_SECONDS: i64 = 120;
 const SEARCH_BATCH: usize = 64;
 
 /// Queues the blob of a message just stored for the indexer, in the caller's
-/// transaction `$tx`, unless its text is already indexed (another message shares it).
+/// transaction `$tx`. Even when another message shares the blob and its text is
+/// indexed: the writer does not look into the index file (see `pool::Pool`), and
+/// writing a row again at the same version changes nothing.
 macro_rules! queue_for_index {
     ($tx:ident, $blob_id:expr, $at:expr) => {{
         let blob_id: &$crate::BlobId = $blob_id;
         sqlx::query(
-            "INSERT INTO search_pending (blob_id, queued_at)
-             SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM search_text WHERE blob_id = $1)
+            "INSERT INTO search_pending (blob_id, queued_at) VALUES ($1, $2)
              ON CONFLICT (blob_id) DO NOTHING",
         )
         .bind(blob_id.as_str())
@@ -283,24 +286,29 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Invalid(format!("extracting search text: {e}")))?;
-        // Several short transactions rather than one long one: other writers (flag
-        // changes, deliveries) wait for the single writer at most one chunk.
+        // The rows are committed before their queue entries are removed, in two
+        // transactions (on SQLite, in two files): a crash in between only means the
+        // same rows are written again. Short ones: a search waiting to index its
+        // mailbox, or the queue's DELETE, waits for at most one chunk.
         for chunk in documents.chunks(WRITE_CHUNK) {
             retry_conflicts(|| async {
-                dispatch!(&self.pool, write, |p| {
-                    let mut tx = p.begin_write().await?;
+                dispatch!(&self.pool, index, |p| {
+                    let mut tx = p.begin().await?;
                     for (blob_id, document) in chunk {
                         insert_search_text!(tx, blob_id, document)?;
-                        sqlx::query("DELETE FROM search_pending WHERE blob_id = $1")
-                            .bind(blob_id.as_str())
-                            .execute(&mut *tx)
-                            .await?;
                     }
                     tx.commit().await?;
                     Ok(())
                 })
             })
             .await?;
+            let dequeue = format!(
+                "DELETE FROM search_pending WHERE blob_id IN ({})",
+                crate::blob::sql_list(chunk.iter().map(|(blob_id, _)| blob_id))
+            );
+            dispatch!(&self.pool, write, |p| {
+                sqlx::query(sqlx::AssertSqlSafe(dequeue)).execute(p).await?;
+            });
         }
         metrics::counter!("postcell_store_search_indexed_total").increment(documents.len() as u64);
         Ok(documents.len())
@@ -308,22 +316,89 @@ impl Store {
 }
 
 /// Queues again the blobs whose index row an older extraction wrote. Returns how
-/// many it queued.
+/// many it queued. The rows are found on a reader (on SQLite the writer does not see
+/// the index file), along the `search_text_version` index.
 pub(crate) async fn queue_outdated_index_rows(pool: &Pool) -> Result<u64> {
-    let queued = dispatch!(pool, write, |p| {
-        sqlx::query(
-            "INSERT INTO search_pending (blob_id, queued_at)
-             SELECT blob_id, $2 FROM search_text WHERE version < $1
-             ON CONFLICT (blob_id) DO NOTHING",
-        )
-        .bind(INDEX_VERSION)
-        .bind(now())
-        .execute(p)
-        .await?
-        .rows_affected()
+    let outdated: Vec<String> = dispatch!(pool, read, |p| {
+        sqlx::query_scalar("SELECT blob_id FROM search_text WHERE version < $1")
+            .bind(INDEX_VERSION)
+            .fetch_all(p)
+            .await?
     });
+    let mut queued = 0;
+    for chunk in outdated.chunks(500) {
+        queued += requeue(pool, chunk.iter().map(String::as_str)).await?;
+    }
     if queued > 0 {
         tracing::info!(queued, "queued messages indexed by an older version");
     }
     Ok(queued)
+}
+
+/// Queues `blobs` for the indexer (those not queued already); returns how many.
+async fn requeue<'a>(pool: &Pool, blobs: impl Iterator<Item = &'a str>) -> Result<u64> {
+    let at = now();
+    let mut queued = 0;
+    dispatch!(pool, write, |p| {
+        let mut tx = p.begin_write().await?;
+        for blob in blobs {
+            queued += sqlx::query(
+                "INSERT INTO search_pending (blob_id, queued_at) VALUES ($1, $2)
+                 ON CONFLICT (blob_id) DO NOTHING",
+            )
+            .bind(blob)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+    });
+    Ok(queued)
+}
+
+/// The layout of the SQLite search index file (its `user_version`). A file of another
+/// layout (or a new, empty one) is set up anew and every message is queued for it.
+const INDEX_FILE_LAYOUT: i64 = 1;
+
+/// Sets up the SQLite search index file, attached to `index` as schema `search`, if
+/// it is new or of another layout.
+pub(crate) async fn prepare_index_file(
+    index: &sqlx::SqlitePool,
+    writer: &sqlx::SqlitePool,
+) -> Result<()> {
+    use sqlx::Executor;
+    let layout: i64 = sqlx::query_scalar("PRAGMA search.user_version")
+        .fetch_one(index)
+        .await?;
+    if layout == INDEX_FILE_LAYOUT {
+        return Ok(());
+    }
+    // Queued first: if the process stops before the layout is written, the next start
+    // comes here again and queues nothing twice.
+    let queued = sqlx::query(
+        "INSERT INTO search_pending (blob_id, queued_at)
+         SELECT DISTINCT blob_id, $1 FROM messages WHERE true
+         ON CONFLICT (blob_id) DO NOTHING",
+    )
+    .bind(now())
+    .execute(writer)
+    .await?
+    .rows_affected();
+    let mut tx = index.begin().await?;
+    tx.execute("DROP TABLE IF EXISTS search.search_fts; DROP TABLE IF EXISTS search.search_text;")
+        .await?;
+    tx.execute(include_str!("../migrations/sqlite-search/schema.sql"))
+        .await?;
+    tx.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA search.user_version = {INDEX_FILE_LAYOUT}"
+    )))
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        layout,
+        queued,
+        "set up the search index file; its messages are queued to be indexed"
+    );
+    Ok(())
 }

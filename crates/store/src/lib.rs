@@ -70,7 +70,7 @@ pub use message::{
     MessageMeta, NewMessage, UidRanges,
 };
 pub use node::{Heartbeat, NodeRow, NodeState};
-pub use pool::{Backend, Durability};
+pub use pool::{Backend, Durability, search_index_path};
 pub use queue::{Attempt, AttemptOutcome, OutboundEntry};
 pub use search::{INDEX_VERSION, SearchDocument, SentDay, TextField, fold};
 pub use settings::AccountSettings;
@@ -132,7 +132,7 @@ impl Store {
         let feed = ChangeFeed::start(&pool).await?;
         let node_id: std::sync::Arc<str> = config.node_id.as_str().into();
         let (group_commit, checkpointer) = match &pool {
-            pool::Pool::Sqlite { writer, reader } => (
+            pool::Pool::Sqlite { writer, reader, .. } => (
                 Some(delivery::GroupCommit::start(
                     writer.clone(),
                     node_id.clone(),

@@ -1,5 +1,6 @@
 //! The two backends behind one enum, and the macro that runs one body on either.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -41,15 +42,24 @@ pub(crate) enum Pool {
     /// SQLite allows one writer at a time; a dedicated single-connection writer pool
     /// queues writers in-process instead of having them spin on `SQLITE_BUSY`, and
     /// readers never wait for it (WAL).
+    ///
+    /// The search index lives in a file of its own beside the database (see
+    /// [`search_index_path`]), with its own write lock: writing a message's trigrams
+    /// takes about a millisecond, and in the database's one writer that time was taken
+    /// from the deliveries waiting behind it. `index` is its writer, a single
+    /// connection that attaches the index file and writes nothing else; readers attach
+    /// it too, and the writer does not, so that its transactions never lock it.
     Sqlite {
         reader: SqlitePool,
         writer: SqlitePool,
+        index: SqlitePool,
     },
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$p` bound to the reader (`read`) or writer (`write`) pool of
-/// whichever backend is open. The body is compiled once per backend.
+/// Runs `$body` with `$p` bound to the reader (`read`), writer (`write`) or search index
+/// writer (`index`: on PostgreSQL, the one pool) of whichever backend is open. The body
+/// is compiled once per backend.
 macro_rules! dispatch {
     ($pool:expr, read, |$p:ident| $body:expr) => {
         match $pool {
@@ -60,6 +70,12 @@ macro_rules! dispatch {
     ($pool:expr, write, |$p:ident| $body:expr) => {
         match $pool {
             $crate::pool::Pool::Sqlite { writer: $p, .. } => $body,
+            $crate::pool::Pool::Postgres($p) => $body,
+        }
+    };
+    ($pool:expr, index, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::pool::Pool::Sqlite { index: $p, .. } => $body,
             $crate::pool::Pool::Postgres($p) => $body,
         }
     };
@@ -155,12 +171,24 @@ impl Pool {
                     .acquire_timeout(Duration::from_secs(60))
                     .connect_with(writer_options)
                     .await?;
+                let attach = AttachIndex::new(path, *durability);
                 let reader = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(attach.hook())
+                    .connect_with(options.clone())
+                    .await?;
+                let index = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(attach.hook())
                     .connect_with(options)
                     .await?;
-                Ok(Pool::Sqlite { reader, writer })
+                Ok(Pool::Sqlite {
+                    reader,
+                    writer,
+                    index,
+                })
             }
             BackendConfig::Postgres {
                 url,
@@ -197,8 +225,9 @@ impl Pool {
 
     pub(crate) async fn migrate(&self) -> Result<()> {
         match self {
-            Pool::Sqlite { writer, .. } => {
-                sqlx::migrate!("./migrations/sqlite").run(writer).await?
+            Pool::Sqlite { writer, index, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(writer).await?;
+                crate::indexing::prepare_index_file(index, writer).await?;
             }
             Pool::Postgres(pool) => {
                 // Several nodes may start at once; sqlx takes an advisory lock for us.
@@ -210,11 +239,78 @@ impl Pool {
 
     pub(crate) async fn close(&self) {
         match self {
-            Pool::Sqlite { reader, writer } => {
+            Pool::Sqlite {
+                reader,
+                writer,
+                index,
+            } => {
                 reader.close().await;
+                index.close().await;
                 writer.close().await;
             }
             Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Where the search index of the database at `database` lives: beside it, named after
+/// it (`postcell.db` → `postcell.search.db`). It holds nothing that cannot be rebuilt:
+/// deleted, it is created empty and every message is indexed again.
+pub fn search_index_path(database: &Path) -> PathBuf {
+    let stem = database
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    database.with_file_name(format!("{stem}.search.db"))
+}
+
+/// Attaches the search index file to each new connection of a pool, as schema `search`.
+#[derive(Clone)]
+struct AttachIndex {
+    path: std::sync::Arc<str>,
+    synchronous: &'static str,
+}
+
+impl AttachIndex {
+    fn new(database: &Path, durability: Durability) -> AttachIndex {
+        AttachIndex {
+            path: search_index_path(database).to_string_lossy().into(),
+            // The index's rows and the queue's entries live in two files: an index
+            // commit lost to a power cut after its queue entries were removed would
+            // leave messages unsearchable, so the index is as durable as the mail.
+            synchronous: match durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            },
+        }
+    }
+
+    fn hook(
+        &self,
+    ) -> impl for<'c> Fn(
+        &'c mut sqlx::SqliteConnection,
+        sqlx::pool::PoolConnectionMetadata,
+    ) -> futures::future::BoxFuture<'c, Result<(), sqlx::Error>>
+    + Send
+    + Sync
+    + 'static {
+        let this = self.clone();
+        move |connection, _| {
+            let this = this.clone();
+            Box::pin(async move {
+                use sqlx::Executor;
+                sqlx::query("ATTACH DATABASE $1 AS search")
+                    .bind(&*this.path)
+                    .execute(&mut *connection)
+                    .await?;
+                connection
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA search.journal_mode = WAL; PRAGMA search.synchronous = {};",
+                        this.synchronous
+                    )))
+                    .await?;
+                Ok(())
+            })
         }
     }
 }
@@ -249,10 +345,20 @@ impl Checkpointer {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                // The search index file's WAL too, though only its own writer waits
+                // for its checkpoints.
                 let done: std::result::Result<(i64, i64, i64), sqlx::Error> =
-                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                        .fetch_one(&reader)
-                        .await;
+                    match sqlx::query("PRAGMA search.wal_checkpoint(PASSIVE)")
+                        .execute(&reader)
+                        .await
+                    {
+                        Ok(_) => {
+                            sqlx::query_as("PRAGMA main.wal_checkpoint(PASSIVE)")
+                                .fetch_one(&reader)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
                 match done {
                     Ok((_, wal_frames, _)) => {
                         metrics::gauge!("postcell_store_wal_frames").set(wal_frames as f64)
