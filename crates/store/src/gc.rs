@@ -30,6 +30,19 @@ use crate::{BlobId, Result, Store, StoreError, now};
 /// here, or the collector would take its blobs.
 const REFERENCES: &[(&str, &str)] = &[("messages", "blob_id"), ("outbound_queue", "blob_id")];
 
+/// An SQL condition, true when some column of [`REFERENCES`] holds the blob id
+/// `id_column` (such as `b.id`).
+fn referenced_sql(id_column: &str) -> String {
+    let any = REFERENCES
+        .iter()
+        .map(|(table, column)| {
+            format!("EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = {id_column})")
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    format!("({any})")
+}
+
 /// How many candidates are checked against the references, or deleted, in one query.
 const BATCH: usize = 500;
 
@@ -217,13 +230,7 @@ impl Store {
         cutoff: i64,
         after: Option<&(i64, String)>,
     ) -> Result<Vec<(String, i64, bool)>> {
-        let referenced = REFERENCES
-            .iter()
-            .map(|(table, column)| {
-                format!("EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = b.id)")
-            })
-            .collect::<Vec<_>>()
-            .join(" OR ");
+        let referenced = referenced_sql("b.id");
         let sql = format!(
             "SELECT b.id, b.created_at, CASE WHEN {referenced} THEN 1 ELSE 0 END
              FROM blobs b
@@ -250,16 +257,10 @@ impl Store {
     /// returns the sizes of the rows deleted.
     async fn delete_blob_rows(&self, cutoff: i64, ids: &[BlobId]) -> Result<Vec<i64>> {
         let list = sql_list(ids);
-        let unreferenced = REFERENCES
-            .iter()
-            .map(|(table, column)| {
-                format!("NOT EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = blobs.id)")
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let referenced = referenced_sql("blobs.id");
         // PostgreSQL checks `created_at` again on a row a concurrent writer refreshed.
         let sql = format!(
-            "DELETE FROM blobs WHERE id IN ({list}) AND created_at < $1 AND {unreferenced}
+            "DELETE FROM blobs WHERE id IN ({list}) AND created_at < $1 AND NOT {referenced}
              RETURNING CAST(length(data) AS BIGINT)"
         );
         Ok(dispatch!(&self.pool, write, |p| {
