@@ -3,7 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use postcell_store::{AddressEntry, Result};
+use postcell_store::{AddressEntry, Quota, Result};
 
 use crate::{Address, Directory};
 
@@ -14,10 +14,13 @@ const MAX_TARGETS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
-    /// A local account's INBOX.
+    /// A local account's INBOX. `quota` and `has_forwards` are as read with the
+    /// address, for the recipient's checks; the delivery itself enforces the quota.
     Account {
         account_id: i64,
         account_name: String,
+        quota: Quota,
+        has_forwards: bool,
     },
     /// An address elsewhere: the message goes to the outbound queue.
     Remote(Address),
@@ -36,16 +39,16 @@ pub enum Resolution {
 }
 
 impl Directory {
-    pub async fn is_local_domain(&self, domain: &str) -> Result<bool> {
-        self.store.domain_exists(domain).await
-    }
-
-    /// Resolves an envelope recipient.
+    /// Resolves an envelope recipient. An address of an account takes one query.
     pub async fn resolve(&self, recipient: &Address) -> Result<Resolution> {
-        if recipient.is_address_literal() || !self.is_local_domain(recipient.domain()).await? {
+        if recipient.is_address_literal() {
             return Ok(Resolution::NotLocal);
         }
-        let Some(entry) = self.lookup(recipient).await? else {
+        let Some(entry) = (match self.lookup(recipient).await? {
+            Lookup::NotLocal => return Ok(Resolution::NotLocal),
+            Lookup::Unknown => None,
+            Lookup::Found(entry) => Some(entry),
+        }) else {
             return Ok(Resolution::UnknownUser);
         };
         let mut targets = Vec::new();
@@ -57,12 +60,16 @@ impl Directory {
                     account_id,
                     account_name,
                     enabled: true,
+                    quota,
+                    has_forwards,
                     ..
                 } => push_unique(
                     &mut targets,
                     Target::Account {
                         account_id,
                         account_name,
+                        quota,
+                        has_forwards,
                     },
                 ),
                 // A disabled account reached through an alias is skipped; asked for
@@ -81,15 +88,12 @@ impl Directory {
                             tracing::warn!(target = %text, "skipping a malformed alias target");
                             continue;
                         };
-                        if self.is_local_domain(target.domain()).await? {
-                            match self.lookup(&target).await? {
-                                Some(next) => pending.push_back((next, depth + 1)),
-                                None => {
-                                    tracing::warn!(target = %text, "alias target does not exist")
-                                }
+                        match self.lookup(&target).await? {
+                            Lookup::Found(next) => pending.push_back((next, depth + 1)),
+                            Lookup::Unknown => {
+                                tracing::warn!(target = %text, "alias target does not exist")
                             }
-                        } else {
-                            push_unique(&mut targets, Target::Remote(target));
+                            Lookup::NotLocal => push_unique(&mut targets, Target::Remote(target)),
                         }
                         if targets.len() >= MAX_TARGETS {
                             break;
@@ -106,23 +110,46 @@ impl Directory {
     }
 
     /// Looks an address up as it is, then without its sub-address.
-    async fn lookup(&self, address: &Address) -> Result<Option<AddressEntry>> {
-        if let Some(entry) = self.store.lookup_address(&address.key()).await? {
-            return Ok(Some(entry));
+    async fn lookup(&self, address: &Address) -> Result<Lookup> {
+        let found = self
+            .store
+            .lookup_recipient(address.domain(), &address.key())
+            .await?;
+        if !found.local_domain {
+            return Ok(Lookup::NotLocal);
         }
-        match self
+        if let Some(entry) = found.entry {
+            return Ok(Lookup::Found(entry));
+        }
+        let base = self
             .config
             .recipient_delimiter
-            .and_then(|d| address.without_detail(d))
-        {
-            Some(base) => self.store.lookup_address(&base.key()).await,
-            None => Ok(None),
-        }
+            .and_then(|d| address.without_detail(d));
+        Ok(match base {
+            Some(base) => match self.store.lookup_address(&base.key()).await? {
+                Some(entry) => Lookup::Found(entry),
+                None => Lookup::Unknown,
+            },
+            None => Lookup::Unknown,
+        })
     }
 }
 
+/// An address looked up in a domain of ours, or not.
+enum Lookup {
+    NotLocal,
+    Unknown,
+    Found(AddressEntry),
+}
+
+/// Adds a target once. An account counts once whatever its quota read: two reads of
+/// the same account through two aliases may see it before and after a delivery.
 fn push_unique(targets: &mut Vec<Target>, target: Target) {
-    if !targets.contains(&target) {
+    let present = targets.iter().any(|t| match (t, &target) {
+        (Target::Account { account_id: a, .. }, Target::Account { account_id: b, .. }) => a == b,
+        (a, b) => a == b,
+    });
+    if !present {
         targets.push(target);
     }
 }

@@ -488,19 +488,17 @@ impl Session {
         };
         let needed = declared_size.unwrap_or(0).max(1) as i64;
         let mut delivery_targets = Vec::with_capacity(targets.len());
+        let mut forwarding = false;
         for target in targets {
             match target {
-                Target::Account { account_id, .. } => {
-                    let account = match self.server.store().account_by_id(account_id).await {
-                        Ok(Some(account)) => account,
-                        Ok(None) => return RecipientCheck::Unavailable,
-                        Err(e) => {
-                            tracing::error!(error = %e, account_id, "cannot read an account");
-                            return RecipientCheck::Unavailable;
-                        }
-                    };
-                    if !account.fits(needed) {
-                        return if account.quota_bytes > 0 && needed > account.quota_bytes {
+                Target::Account {
+                    account_id,
+                    quota,
+                    has_forwards,
+                    ..
+                } => {
+                    if !quota.fits(needed) {
+                        return if quota.limit_bytes > 0 && needed > quota.limit_bytes {
                             RecipientCheck::Reject(
                                 reply::recipient_quota_exceeded(recipient),
                                 "mailbox_full",
@@ -512,6 +510,7 @@ impl Session {
                             )
                         };
                     }
+                    forwarding |= has_forwards;
                     delivery_targets.push(DeliveryTarget::Local {
                         account_id,
                         recipient: recipient.to_string(),
@@ -521,6 +520,9 @@ impl Session {
                     recipient: address.to_string(),
                 }),
             }
+        }
+        if !forwarding {
+            return RecipientCheck::Accept(delivery_targets);
         }
         let sender = match &self.state {
             State::Mail(_, envelope) | State::Rcpt(_, envelope) => envelope.sender.clone(),

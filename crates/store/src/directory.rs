@@ -36,7 +36,29 @@ pub struct Account {
 impl Account {
     /// Whether `size` more bytes fit in the quota.
     pub fn fits(&self, size: i64) -> bool {
-        self.quota_bytes == 0 || self.used_bytes.saturating_add(size) <= self.quota_bytes
+        self.quota().fits(size)
+    }
+
+    pub fn quota(&self) -> Quota {
+        Quota {
+            limit_bytes: self.quota_bytes,
+            used_bytes: self.used_bytes,
+        }
+    }
+}
+
+/// An account's quota and what it uses of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    /// 0 means no limit.
+    pub limit_bytes: i64,
+    pub used_bytes: i64,
+}
+
+impl Quota {
+    /// Whether `size` more bytes fit.
+    pub fn fits(&self, size: i64) -> bool {
+        self.limit_bytes == 0 || self.used_bytes.saturating_add(size) <= self.limit_bytes
     }
 }
 
@@ -71,17 +93,29 @@ pub struct NewAccount {
 /// What an address delivers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddressEntry {
+    /// `enabled`, `quota` and `has_forwards` are read with the address, so that
+    /// accepting a recipient takes one query.
     Account {
         address: String,
         account_id: i64,
         account_name: String,
-        /// Read with the address, so a delivery needs no second query for it.
         enabled: bool,
+        quota: Quota,
+        has_forwards: bool,
     },
     Alias {
         address: String,
         targets: Vec<String>,
     },
+}
+
+/// What [`Store::lookup_recipient`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientLookup {
+    /// The domain is one of ours.
+    pub local_domain: bool,
+    /// The address, if it exists.
+    pub entry: Option<AddressEntry>,
 }
 
 const ACCOUNT_COLUMNS: &str = "a.id, a.name, a.domain_id, a.password_hash, a.quota_bytes, \
@@ -465,43 +499,65 @@ impl Store {
 
     /// What an address delivers to, if it exists.
     pub async fn lookup_address(&self, address: &str) -> Result<Option<AddressEntry>> {
-        let entry = dispatch!(&self.pool, read, |p| {
+        let Ok(domain) = domain_of(address) else {
+            return Ok(None);
+        };
+        Ok(self.lookup_recipient(domain, address).await?.entry)
+    }
+
+    /// Whether `domain` is one of ours and what `address` delivers to, in one query
+    /// (a second one for an alias's targets): the lookup behind every RCPT.
+    pub async fn lookup_recipient(&self, domain: &str, address: &str) -> Result<RecipientLookup> {
+        let lookup = dispatch!(&self.pool, read, |p| {
             let row = sqlx::query(
-                "SELECT x.id, x.account_id, a.name AS account_name, a.enabled FROM addresses x
-                 LEFT JOIN accounts a ON a.id = x.account_id WHERE x.address = $1",
+                "SELECT d.id AS domain_id, x.id, x.account_id, a.name AS account_name, a.enabled,
+                        a.quota_bytes, a.used_bytes,
+                        EXISTS (SELECT 1 FROM account_forwards f WHERE f.account_id = a.id)
+                          AS has_forwards
+                   FROM (SELECT 1) AS one
+                   LEFT JOIN domains d ON d.name = $1
+                   LEFT JOIN addresses x ON x.address = $2
+                   LEFT JOIN accounts a ON a.id = x.account_id",
             )
+            .bind(domain)
             .bind(address)
-            .fetch_optional(p)
+            .fetch_one(p)
             .await?;
-            match row {
-                None => None,
-                Some(row) => {
-                    let account_id: Option<i64> = row.try_get("account_id")?;
-                    match account_id {
-                        Some(account_id) => Some(AddressEntry::Account {
-                            address: address.to_owned(),
-                            account_id,
-                            account_name: row.try_get("account_name")?,
-                            enabled: row.try_get("enabled")?,
-                        }),
-                        None => {
-                            let id: i64 = row.try_get("id")?;
-                            let targets = sqlx::query_scalar(
-                                "SELECT target FROM alias_targets WHERE address_id = $1 ORDER BY target",
-                            )
-                            .bind(id)
-                            .fetch_all(p)
-                            .await?;
-                            Some(AddressEntry::Alias {
-                                address: address.to_owned(),
-                                targets,
-                            })
-                        }
-                    }
+            let local_domain = row.try_get::<Option<i64>, _>("domain_id")?.is_some();
+            let address_id: Option<i64> = row.try_get("id")?;
+            let account_id: Option<i64> = row.try_get("account_id")?;
+            let entry = match (address_id, account_id) {
+                (None, _) => None,
+                (Some(_), Some(account_id)) => Some(AddressEntry::Account {
+                    address: address.to_owned(),
+                    account_id,
+                    account_name: row.try_get("account_name")?,
+                    enabled: row.try_get("enabled")?,
+                    quota: Quota {
+                        limit_bytes: row.try_get("quota_bytes")?,
+                        used_bytes: row.try_get("used_bytes")?,
+                    },
+                    has_forwards: row.try_get("has_forwards")?,
+                }),
+                (Some(id), None) => {
+                    let targets = sqlx::query_scalar(
+                        "SELECT target FROM alias_targets WHERE address_id = $1 ORDER BY target",
+                    )
+                    .bind(id)
+                    .fetch_all(p)
+                    .await?;
+                    Some(AddressEntry::Alias {
+                        address: address.to_owned(),
+                        targets,
+                    })
                 }
+            };
+            RecipientLookup {
+                local_domain,
+                entry,
             }
         });
-        Ok(entry)
+        Ok(lookup)
     }
 
     /// Adds targets to an alias, creating the alias if needed.

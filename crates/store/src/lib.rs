@@ -54,7 +54,9 @@ mod snapshot;
 
 pub use blob::{BlobId, BlobStorage, INLINE_MAX, StagedBlob};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryTarget, RecipientOutcome};
-pub use directory::{Account, AddressEntry, DomainRow, NewAccount, ScramCredentials};
+pub use directory::{
+    Account, AddressEntry, DomainRow, NewAccount, Quota, RecipientLookup, ScramCredentials,
+};
 pub use dkim::DkimKey;
 pub use error::{Result, StoreError};
 pub use expiry::{ExpiryReport, Retention};
