@@ -37,6 +37,10 @@ pub const CLAIM_SECONDS: i64 = 120;
 /// Blobs indexed per transaction before a search.
 const SEARCH_BATCH: usize = 64;
 
+/// Queues a blob for the indexer (see [`queue_for_index!`]).
+pub(crate) const QUEUE_FOR_INDEX: &str = "INSERT INTO search_pending (blob_id, queued_at)
+     VALUES ($1, $2) ON CONFLICT (blob_id) DO NOTHING";
+
 /// Queues the blob of a message just stored for the indexer, in the caller's
 /// transaction `$tx`. Even when another message shares the blob and its text is
 /// indexed: the writer does not look into the index file (see `pool::Pool`), and
@@ -44,14 +48,11 @@ const SEARCH_BATCH: usize = 64;
 macro_rules! queue_for_index {
     ($tx:ident, $blob_id:expr, $at:expr) => {{
         let blob_id: &$crate::BlobId = $blob_id;
-        sqlx::query(
-            "INSERT INTO search_pending (blob_id, queued_at) VALUES ($1, $2)
-             ON CONFLICT (blob_id) DO NOTHING",
-        )
-        .bind(blob_id.as_str())
-        .bind($at)
-        .execute(&mut *$tx)
-        .await
+        sqlx::query($crate::indexing::QUEUE_FOR_INDEX)
+            .bind(blob_id.as_str())
+            .bind($at)
+            .execute(&mut *$tx)
+            .await
     }};
 }
 

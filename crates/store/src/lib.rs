@@ -32,6 +32,7 @@ mod indexing;
 mod search;
 
 mod blob;
+#[macro_use]
 mod delivery;
 mod directory;
 mod dkim;
@@ -40,6 +41,7 @@ mod expiry;
 mod feed;
 pub mod flags;
 mod gc;
+mod group_commit;
 mod job;
 mod lease;
 mod mailbox;
@@ -118,7 +120,7 @@ pub struct Store {
     feed: ChangeFeed,
     node_id: std::sync::Arc<str>,
     /// SQLite only: deliveries that arrive together commit together.
-    group_commit: Option<delivery::GroupCommit>,
+    group_commit: Option<group_commit::GroupCommit>,
     /// SQLite only: copies the WAL back into the database beside the writer.
     checkpointer: Option<std::sync::Arc<pool::Checkpointer>>,
     activity: std::sync::Arc<indexing::Activity>,
@@ -135,7 +137,7 @@ impl Store {
         let node_id: std::sync::Arc<str> = config.node_id.as_str().into();
         let (group_commit, checkpointer) = match &pool {
             pool::Pool::Sqlite { writer, reader, .. } => (
-                Some(delivery::GroupCommit::start(
+                Some(group_commit::GroupCommit::start(
                     writer.clone(),
                     node_id.clone(),
                 )?),

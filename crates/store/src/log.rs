@@ -94,28 +94,29 @@ pub(crate) struct NewRecord<'a> {
     pub reply: Option<&'a str>,
 }
 
+/// Adds a record to the delivery log (see [`insert_record!`]).
+pub(crate) const INSERT_RECORD: &str = "INSERT INTO delivery_log
+       (at, node, direction, queue_id, message_id, sender, recipient, status, remote, reply)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
 /// Inserts a [`NewRecord`] with whatever executor the caller holds (a transaction, so
 /// the record commits together with what it describes).
 macro_rules! insert_record {
     ($executor:expr, $record:expr) => {{
         let record: &$crate::log::NewRecord<'_> = $record;
-        sqlx::query(
-            "INSERT INTO delivery_log
-               (at, node, direction, queue_id, message_id, sender, recipient, status, remote, reply)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(record.at)
-        .bind(record.node)
-        .bind(record.direction.as_str())
-        .bind(record.queue_id)
-        .bind(record.message_id)
-        .bind(record.sender)
-        .bind(record.recipient)
-        .bind(record.status.as_str())
-        .bind(record.remote)
-        .bind(record.reply)
-        .execute($executor)
-        .await
+        sqlx::query($crate::log::INSERT_RECORD)
+            .bind(record.at)
+            .bind(record.node)
+            .bind(record.direction.as_str())
+            .bind(record.queue_id)
+            .bind(record.message_id)
+            .bind(record.sender)
+            .bind(record.recipient)
+            .bind(record.status.as_str())
+            .bind(record.remote)
+            .bind(record.reply)
+            .execute($executor)
+            .await
     }};
 }
 

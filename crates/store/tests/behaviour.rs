@@ -96,6 +96,7 @@ on_both_backends!(
     append_store_and_changes_since,
     copy_and_move_keep_flags_and_assign_new_uids,
     concurrent_over_quota_deliveries_fail_alone,
+    concurrent_deliveries_of_every_kind_commit_together,
     queue_claims_exclude_other_nodes_until_the_lease_expires,
     queue_outcomes_are_logged_and_deferred_entries_wait,
     settings_forwards_and_dkim_keys_round_trip,
@@ -1134,6 +1135,86 @@ async fn concurrent_over_quota_deliveries_fail_alone(f: Fixture) {
     );
     assert_eq!(store.maildrop(tight).await.unwrap().2.len(), 4);
     assert_eq!(store.maildrop(roomy).await.unwrap().2.len(), 10);
+}
+
+/// One-inbox deliveries, deliveries to several targets and refused ones arriving
+/// together (on SQLite, one group commit runs the first kind apart from the others):
+/// each lands whole or not at all, and each is logged once.
+async fn concurrent_deliveries_of_every_kind_commit_together(f: Fixture) {
+    let store = f.store.clone();
+    let a = account(&store, "a@example.org", 0).await;
+    let b = account(&store, "b@example.org", 0).await;
+    let full = account(&store, "full@example.org", 5).await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let targets = match i % 4 {
+                0 => vec![local(a)],
+                1 => vec![
+                    local(a),
+                    DeliveryTarget::Remote {
+                        recipient: format!("far{i}@elsewhere.test"),
+                    },
+                ],
+                2 => vec![local(b), local(a)],
+                _ => vec![local(full)],
+            };
+            let body = format!("Subject: {i}\r\n\r\nbody {i:02}\r\n");
+            (i, deliver_bytes(&store, body.as_bytes(), targets).await)
+        }));
+    }
+    for task in tasks {
+        let (i, outcome) = task.await.unwrap();
+        match (i % 4, outcome) {
+            (
+                3,
+                DeliveryOutcome::OverQuota {
+                    accounts,
+                    permanent,
+                },
+            ) => {
+                assert_eq!((accounts, permanent), (vec![full], true));
+            }
+            (kind, DeliveryOutcome::Done(outcomes)) if kind != 3 => {
+                assert_eq!(outcomes.len(), if kind == 0 { 1 } else { 2 }, "{i}");
+            }
+            (_, outcome) => panic!("delivery {i}: {outcome:?}"),
+        }
+    }
+    let inbox = |id| {
+        let store = store.clone();
+        async move { store.maildrop(id).await.unwrap().2 }
+    };
+    let (in_a, in_b) = (inbox(a).await, inbox(b).await);
+    assert_eq!((in_a.len(), in_b.len()), (45, 15));
+    assert!(inbox(full).await.is_empty());
+    let uids: Vec<i64> = in_a.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, (1..=45).collect::<Vec<i64>>(), "UIDs without gaps");
+    let used = |messages: &[postcell_store::MaildropMessage]| -> i64 {
+        messages.iter().map(|m| m.size).sum()
+    };
+    for (id, messages) in [(a, &in_a), (b, &in_b)] {
+        let account = store.account_by_id(id).await.unwrap().unwrap();
+        assert_eq!(account.used_bytes, used(messages));
+    }
+    assert_eq!(
+        store.account_by_id(full).await.unwrap().unwrap().used_bytes,
+        0
+    );
+    assert_eq!(store.queued(100).await.unwrap().len(), 15);
+    let logged = store
+        .search_log(&LogQuery {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        logged.len(),
+        15 + 2 * 15 + 2 * 15,
+        "one record per target delivered"
+    );
 }
 
 async fn queue_one(store: &Store, recipient: &str) -> i64 {
