@@ -211,6 +211,44 @@ impl Store {
         })
     }
 
+    /// One message's metadata and body. A body kept in the `blobs` table (most under
+    /// `INLINE_MAX`) comes in the same query; this is what a FETCH of bodies reads per
+    /// message, and clients that download a mailbox fetch one message per command.
+    pub async fn message_with_body(
+        &self,
+        mailbox_id: i64,
+        uid: i64,
+    ) -> Result<Option<(MessageMeta, Vec<u8>)>> {
+        self.activity.record();
+        let found = dispatch!(&self.pool, read, |p| {
+            let row = sqlx::query(
+                "SELECT m.uid, m.modseq, m.flags, m.keywords, m.size, m.internal_date, m.blob_id,
+                        b.data
+                   FROM messages m LEFT JOIN blobs b ON b.id = m.blob_id
+                  WHERE m.mailbox_id = $1 AND m.uid = $2",
+            )
+            .bind(mailbox_id)
+            .bind(uid)
+            .fetch_optional(p)
+            .await?;
+            match row {
+                Some(row) => {
+                    let data: Option<Vec<u8>> = row.try_get("data")?;
+                    Some((meta_from_row(&row)?, data))
+                }
+                None => None,
+            }
+        });
+        let Some((meta, data)) = found else {
+            return Ok(None);
+        };
+        let body = match data {
+            Some(data) => data,
+            None => self.get_blob(&meta.blob_id).await?,
+        };
+        Ok(Some((meta, body)))
+    }
+
     /// What changed in a mailbox after `since` (RFC 7162 CHANGEDSINCE, QRESYNC).
     pub async fn changes_since(&self, mailbox_id: i64, since: i64) -> Result<MailboxChanges> {
         self.activity.record();

@@ -8,7 +8,8 @@ use postcell_store::flags::{DELETED, FLAGGED, SEEN};
 use postcell_store::{
     AddressEntry, AppendOutcome, BackendConfig, BlobConfig, Change, CopyOutcome, Delivery,
     DeliveryOutcome, DeliveryStatus, DeliveryTarget, Durability, FlagChange, FlagOperation,
-    LogQuery, NewAccount, NewMessage, RecipientOutcome, Store, StoreConfig, StoreError, UidRanges,
+    INLINE_MAX, LogQuery, NewAccount, NewMessage, RecipientOutcome, Store, StoreConfig, StoreError,
+    UidRanges,
 };
 use tempfile::TempDir;
 
@@ -91,6 +92,7 @@ on_both_backends!(
     change_feed_reaches_other_nodes,
     blobs_are_content_addressed,
     small_bodies_are_written_by_the_delivery_transaction,
+    a_message_is_read_with_its_body,
     delivery_log_is_searchable,
     mailboxes_are_created_renamed_and_deleted,
     append_store_and_changes_since,
@@ -661,6 +663,39 @@ fn blob_files(f: &Fixture) -> Vec<std::path::PathBuf> {
         walk(root, &mut files);
     }
     files
+}
+
+/// A body in the table comes with the message's row; a larger one, kept in a file (or,
+/// with the database storage, in the table too), is read after it.
+async fn a_message_is_read_with_its_body(f: Fixture) {
+    let store = &f.store;
+    let a = account(store, "a@example.org", 0).await;
+    let small = b"Subject: small\r\n\r\nbody\r\n".to_vec();
+    let large = [
+        b"Subject: large\r\n\r\n".to_vec(),
+        vec![b'x'; INLINE_MAX + 10],
+    ]
+    .concat();
+    deliver_bytes(store, &small, vec![local(a)]).await;
+    deliver_bytes(store, &large, vec![local(a)]).await;
+    let (mailbox, _, messages) = store.maildrop(a).await.unwrap();
+    for (message, body) in messages.iter().zip([&small, &large]) {
+        let (meta, read) = store
+            .message_with_body(mailbox, message.uid)
+            .await
+            .unwrap()
+            .expect("the message exists");
+        assert_eq!((meta.uid, meta.size), (message.uid, body.len() as i64));
+        assert_eq!(meta.blob_id, message.blob_id);
+        assert!(&read == body, "uid {}: the body differs", message.uid);
+    }
+    assert!(
+        store
+            .message_with_body(mailbox, 99)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn small_bodies_are_written_by_the_delivery_transaction(f: Fixture) {

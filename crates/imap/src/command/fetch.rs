@@ -17,9 +17,11 @@
 //! Flags, UIDs and MODSEQs come from the session's own map, so `UID FETCH 1:* (FLAGS)`
 //! reads nothing from the store. Everything else is read in batches of
 //! [`BATCH`] messages: one query for their sizes and dates, one for their cached
-//! summaries (envelope and structure, so many ENVELOPEs parse no message), and the
-//! bodies one message at a time, so a FETCH of a whole mailbox never holds more than one
-//! body. A message stored without a summary gets one computed and saved.
+//! summaries (envelope and structure, so many ENVELOPEs parse no message). Bodies are
+//! read one message at a time, each with its size and date in one query, so a FETCH of
+//! a whole mailbox never holds more than one body, and the one-message FETCH a client
+//! sends per message it downloads is one query. A message stored without a summary gets
+//! one computed and saved.
 
 use std::borrow::Cow;
 
@@ -266,7 +268,8 @@ async fn fetch_batch(
         .map(|m| i64::from(m.uid))
         .collect();
     let ranges = UidRanges::from_uids(&uids);
-    let metas = if needs.meta && !uids.is_empty() {
+    // With bodies, each message's metadata comes with its body, one message at a time.
+    let metas = if needs.meta && !needs.body && !uids.is_empty() {
         store.message_meta(selected.mailbox_id, &ranges).await?
     } else {
         Vec::new()
@@ -282,19 +285,25 @@ async fn fetch_batch(
         let Some(message) = selected.message(index) else {
             continue;
         };
-        let meta = metas
-            .binary_search_by_key(&i64::from(message.uid), |m| m.uid)
-            .ok()
-            .map(|at| &metas[at]);
+        let mut body = None;
+        let read_with_body;
+        let meta = if message.expunged {
+            None
+        } else if needs.body {
+            let found = store
+                .message_with_body(selected.mailbox_id, i64::from(message.uid))
+                .await?;
+            (read_with_body, body) = found.unzip();
+            read_with_body.as_ref()
+        } else {
+            metas
+                .binary_search_by_key(&i64::from(message.uid), |m| m.uid)
+                .ok()
+                .map(|at| &metas[at])
+        };
         if message.expunged || (needs.meta && meta.is_none()) {
             outcome.expunge_issued = true;
             continue;
-        }
-        let mut body = None;
-        if needs.body
-            && let Some(meta) = meta
-        {
-            body = Some(store.get_blob(&meta.blob_id).await?);
         }
         let summary = match (needs.summary, meta) {
             (true, Some(meta)) => {
