@@ -98,6 +98,8 @@ pub(crate) struct SelectedMailbox {
     /// Index `n - 1` holds message `n`, in UID order. Shared with other sessions (and
     /// the node's [`MapCache`](crate::map_cache::MapCache)) until this one changes it.
     messages: Arc<Vec<Message>>,
+    /// How many of `messages` are marked expunged: every command asks, so no scan.
+    marked_expunged: usize,
     /// Every change up to this MODSEQ is in the map (changes of our own may be newer).
     known_modseq: i64,
     /// Hints that this mailbox changed; `None` after the channel closed.
@@ -133,6 +135,7 @@ impl SelectedMailbox {
             read_only,
             uid_validity: uid_u32(snapshot.uid_validity),
             messages: Arc::new(messages),
+            marked_expunged: 0,
             known_modseq: snapshot.highest_modseq,
             feed: Some(feed),
             hinted: false,
@@ -152,7 +155,9 @@ impl SelectedMailbox {
             mailbox_id,
             read_only,
             uid_validity: map.uid_validity,
+            // A map is shared only without expunge marks (see `shared`).
             messages: map.messages,
+            marked_expunged: 0,
             known_modseq: map.modseq,
             feed: Some(feed),
             hinted: false,
@@ -162,7 +167,7 @@ impl SelectedMailbox {
 
     /// The map to share with later sessions, when no expunge waits to be reported in it.
     pub fn shared(&self) -> Option<SharedMap> {
-        if self.messages.iter().any(|m| m.expunged) {
+        if self.marked_expunged > 0 {
             return None;
         }
         Some(SharedMap {
@@ -283,6 +288,7 @@ impl SelectedMailbox {
             position += 1;
             keep
         });
+        self.marked_expunged = self.messages.iter().filter(|m| m.expunged).count();
         reported
     }
 
@@ -290,8 +296,11 @@ impl SelectedMailbox {
     /// by others (now and before) leave the map; without, they are only marked.
     pub fn apply(&mut self, changes: MailboxChanges, allow_expunge: bool) -> Updates {
         for uid in &changes.expunged {
-            if let Some(index) = self.index_of_uid(uid_u32(*uid)) {
+            if let Some(index) = self.index_of_uid(uid_u32(*uid))
+                && !self.messages[index].expunged
+            {
                 Arc::make_mut(&mut self.messages)[index].expunged = true;
+                self.marked_expunged += 1;
             }
         }
         let mut updates = Updates::default();
@@ -346,7 +355,7 @@ impl SelectedMailbox {
     /// Removes the messages marked expunged; their `(message number, UID)`, highest
     /// number first.
     pub fn take_expunged(&mut self) -> Vec<(u32, u32)> {
-        if !self.messages.iter().any(|m| m.expunged) {
+        if self.marked_expunged == 0 {
             return Vec::new();
         }
         let reported = self
@@ -358,6 +367,7 @@ impl SelectedMailbox {
             .map(|(index, m)| (index as u32 + 1, m.uid))
             .collect();
         Arc::make_mut(&mut self.messages).retain(|m| !m.expunged);
+        self.marked_expunged = 0;
         reported
     }
 
