@@ -37,6 +37,10 @@ pub const CLAIM_SECONDS: i64 = 120;
 /// Blobs indexed per transaction before a search.
 const SEARCH_BATCH: usize = 64;
 
+/// A queue this short is read whole before a search, instead of the mailbox being
+/// looked up in it (see `Store::index_mailbox`).
+const SHORT_QUEUE: usize = 256;
+
 /// Queues a blob for the indexer (see [`queue_for_index!`]).
 pub(crate) const QUEUE_FOR_INDEX: &str = "INSERT INTO search_pending (blob_id, queued_at)
      VALUES ($1, $2) ON CONFLICT (blob_id) DO NOTHING";
@@ -222,16 +226,36 @@ impl Store {
     /// Indexes what of mailbox `mailbox_id` is still queued (a search is about to run
     /// on it). Returns how many blobs it indexed.
     pub async fn index_mailbox(&self, mailbox_id: i64) -> Result<usize> {
-        let queued: Vec<String> = dispatch!(&self.pool, read, |p| {
-            sqlx::query_scalar(
-                "SELECT DISTINCT q.blob_id FROM search_pending q
-                 JOIN messages m ON m.blob_id = q.blob_id
-                 WHERE m.mailbox_id = $1",
+        // The queue is nearly always short (empty, once the indexer has caught up): then
+        // looking its entries up in the mailbox is cheaper than looking the mailbox's
+        // messages up in it (0.3 to 1.7 ms for 1,000 messages before every SEARCH).
+        let head: Vec<(String, bool)> = dispatch!(&self.pool, read, |p| {
+            sqlx::query_as(
+                "SELECT q.blob_id, EXISTS (SELECT 1 FROM messages m
+                                            WHERE m.blob_id = q.blob_id AND m.mailbox_id = $1)
+                   FROM (SELECT blob_id FROM search_pending LIMIT $2) q",
             )
             .bind(mailbox_id)
+            .bind(SHORT_QUEUE as i64 + 1)
             .fetch_all(p)
             .await?
         });
+        let queued: Vec<String> = if head.len() <= SHORT_QUEUE {
+            head.into_iter()
+                .filter_map(|(blob_id, here)| here.then_some(blob_id))
+                .collect()
+        } else {
+            dispatch!(&self.pool, read, |p| {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT q.blob_id FROM search_pending q
+                     JOIN messages m ON m.blob_id = q.blob_id
+                     WHERE m.mailbox_id = $1",
+                )
+                .bind(mailbox_id)
+                .fetch_all(p)
+                .await?
+            })
+        };
         let mut indexed = 0;
         for chunk in queued.chunks(SEARCH_BATCH) {
             indexed += self.index_blobs(chunk).await?;

@@ -71,6 +71,7 @@ on_both_backends!(
     sent_days_headers_and_references,
     one_row_per_blob_removed_with_the_last_message,
     queued_messages_are_indexed_before_a_search,
+    a_long_queue_gives_up_only_the_mailbox_searched,
     the_background_indexer_empties_the_queue,
 );
 
@@ -420,6 +421,31 @@ async fn one_row_per_blob_removed_with_the_last_message(f: Fixture) {
     assert_eq!(indexed_after_collection(store).await, 1);
     store.delete_account(bob).await.unwrap();
     assert_eq!(indexed_after_collection(store).await, 0);
+}
+
+/// Past a few hundred queued blobs, a search looks its mailbox's messages up in the
+/// queue rather than reading the queue: the same blobs either way.
+async fn a_long_queue_gives_up_only_the_mailbox_searched(f: Fixture) {
+    let store = &f.store;
+    let alice = account(store, "alice@example.org").await;
+    let bob = account(store, "bob@example.org").await;
+    for n in 0..300 {
+        let raw = format!("Subject: n{n}\r\n\r\nbulk {n}\r\n");
+        deliver(store, raw.as_bytes(), &[bob], false).await;
+    }
+    let inbox = deliver(store, BOB, &[alice], false).await[0];
+    deliver(store, CAROL, &[alice], false).await;
+    assert_eq!(store.search_queue_len().await.unwrap(), 302);
+    assert_eq!(store.index_mailbox(inbox).await.unwrap(), 2);
+    assert_eq!(
+        store.search_queue_len().await.unwrap(),
+        300,
+        "bob's stay queued"
+    );
+    assert_eq!(
+        find(store, inbox, TextField::Body, "noon").await,
+        vec![1, 2]
+    );
 }
 
 async fn queued_messages_are_indexed_before_a_search(f: Fixture) {
