@@ -24,7 +24,7 @@ pub(crate) async fn cached_or_computed(
         return Ok(summary);
     }
     if body.is_none() {
-        *body = Some(store.get_blob(&meta.blob_id).await?);
+        *body = Some(store.get_message_blob(&meta.blob_id, meta.size).await?);
     }
     let summary = postcell_mime::summarize(body.as_deref().unwrap_or_default());
     if let Err(error) = store

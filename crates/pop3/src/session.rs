@@ -539,7 +539,14 @@ impl Transaction {
             Ok(entry) => entry,
             Err(lookup) => return refuse(session, number, lookup),
         };
-        let data = match session.store().get_blob(&entry.blob_id).await {
+        let data = match session
+            .store()
+            .get_message_blob(
+                &entry.blob_id,
+                i64::try_from(entry.size).unwrap_or(i64::MAX),
+            )
+            .await
+        {
             Ok(data) => data,
             Err(e) => {
                 tracing::error!(uid = entry.uid, blob = %entry.blob_id, error = %e, "cannot read a message");

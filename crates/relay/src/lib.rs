@@ -450,7 +450,7 @@ impl Relay {
     async fn message_text(&self, entry: &OutboundEntry) -> Result<Vec<u8>, StoreError> {
         let blob = self
             .store()
-            .get_blob(&BlobId::parse(&entry.blob_id)?)
+            .get_message_blob(&BlobId::parse(&entry.blob_id)?, entry.size)
             .await?;
         Ok(postcell_smtp::submission::remove_fields(
             &blob,

@@ -349,6 +349,19 @@ impl Store {
         self.blobs.get(id).await
     }
 
+    /// The body of a message of `size` bytes. One that fits `INLINE_MAX` is looked
+    /// for in the table first, where every delivered one is, and only then in the
+    /// folder: trying the folder first cost a failed open, on the blocking pool.
+    pub async fn get_message_blob(&self, id: &BlobId, size: i64) -> Result<Vec<u8>> {
+        if let BlobStore::Folder { pool, .. } = &self.blobs
+            && usize::try_from(size).is_ok_and(|size| size <= INLINE_MAX)
+            && let Some(data) = get_row(pool, id).await?
+        {
+            return Ok(data);
+        }
+        self.blobs.get(id).await
+    }
+
     pub fn blob_storage(&self) -> BlobStorage {
         self.blobs.storage()
     }

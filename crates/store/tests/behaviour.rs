@@ -666,7 +666,8 @@ fn blob_files(f: &Fixture) -> Vec<std::path::PathBuf> {
 }
 
 /// A body in the table comes with the message's row; a larger one, kept in a file (or,
-/// with the database storage, in the table too), is read after it.
+/// with the database storage, in the table too), is read after it. Read by size, each
+/// is found wherever it is.
 async fn a_message_is_read_with_its_body(f: Fixture) {
     let store = &f.store;
     let a = account(store, "a@example.org", 0).await;
@@ -696,6 +697,17 @@ async fn a_message_is_read_with_its_body(f: Fixture) {
             .unwrap()
             .is_none()
     );
+    // By size: a small body is looked for in the table first, and found elsewhere too.
+    let appended = b"Subject: appended\r\n\r\nkept as a file\r\n".to_vec();
+    let appended_id = store.put_blob(appended.clone()).await.unwrap();
+    for (id, body) in [
+        (&messages[0].blob_id, &small),
+        (&messages[1].blob_id, &large),
+        (&appended_id, &appended),
+    ] {
+        let read = store.get_message_blob(id, body.len() as i64).await.unwrap();
+        assert!(&read == body, "blob {id}: the body differs");
+    }
 }
 
 async fn small_bodies_are_written_by_the_delivery_transaction(f: Fixture) {
