@@ -132,39 +132,36 @@ impl<'a> OneInbox<'a> {
 /// in it was committed and each of its callers gets a temporary error.
 async fn commit_batch(writer: &SqlitePool, node: &str, batch: &[Job]) -> Vec<Committed> {
     let mut results: Vec<Option<Committed>> = batch.iter().map(|_| None).collect();
-    let mut fast = Vec::new();
-    let mut fast_at = Vec::new();
-    let mut other = Vec::new();
-    let mut other_at = Vec::new();
-    for (i, job) in batch.iter().enumerate() {
-        match OneInbox::of(&job.delivery) {
-            Some(one) => {
-                fast.push(one);
-                fast_at.push(i);
+    let (fast_at, other_at): (Vec<usize>, Vec<usize>) =
+        (0..batch.len()).partition(|&i| OneInbox::of(&batch[i].delivery).is_some());
+    match writer.acquire().await {
+        Err(e) => place(
+            &mut results,
+            &(0..batch.len()).collect::<Vec<_>>(),
+            Err(e.into()),
+        ),
+        Ok(mut conn) => {
+            if !fast_at.is_empty() {
+                let fast: Vec<OneInbox<'_>> = fast_at
+                    .iter()
+                    .filter_map(|&i| OneInbox::of(&batch[i].delivery))
+                    .collect();
+                let committed = commit_one_inbox_deliveries(&mut conn, node, &fast).await;
+                place(&mut results, &fast_at, committed);
             }
-            None => {
-                other.push(&job.delivery);
-                other_at.push(i);
+            if !other_at.is_empty() {
+                let other: Vec<&Delivery> = other_at.iter().map(|&i| &batch[i].delivery).collect();
+                let committed = commit_deliveries(&mut conn, node, &other).await;
+                place(&mut results, &other_at, committed);
             }
         }
     }
-    let mut conn = match writer.acquire().await {
-        Ok(conn) => conn,
-        Err(e) => {
-            let e = StoreError::from(e);
-            tracing::error!(error = %e, deliveries = batch.len(), "group commit failed");
-            return batch.iter().map(|_| Err(commit_failed(&e))).collect();
-        }
-    };
-    if !fast.is_empty() {
-        let committed = commit_one_inbox_deliveries(&mut conn, node, &fast).await;
-        place(&mut results, &fast_at, committed);
-    }
-    if !other.is_empty() {
-        let committed = commit_deliveries(&mut conn, node, &other).await;
-        place(&mut results, &other_at, committed);
-    }
-    results.into_iter().flatten().collect()
+    // Every job has its place filled above; the fallback only keeps results and jobs
+    // in step should that ever change.
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::CommitFailed("not committed".into()))))
+        .collect()
 }
 
 /// Puts a transaction's outcomes (or its failure, for each) at their jobs' places.
