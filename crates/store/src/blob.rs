@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use rusqlite::{OptionalExtension, named_params};
 use sha2::{Digest, Sha256};
 
 use crate::pool::Pool;
@@ -196,7 +197,7 @@ impl BlobStore {
                     Ok(data) => Ok(data),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         // A small body lives in the table (see `INLINE_MAX`).
-                        if let Some(data) = get_row(pool, id).await? {
+                        if let Some(data) = get_row(pool, id, true).await? {
                             return Ok(data);
                         }
                         // The collector may have set it aside a moment before a message
@@ -209,7 +210,7 @@ impl BlobStore {
                     Err(e) => Err(e.into()),
                 }
             }
-            BlobStore::Database(pool) => get_row(pool, id)
+            BlobStore::Database(pool) => get_row(pool, id, false)
                 .await?
                 .ok_or_else(|| StoreError::BlobMissing(id.to_string())),
         }
@@ -231,6 +232,11 @@ impl BlobStore {
         }
     }
 
+    /// Bodies over `INLINE_MAX` have files of their own; the table holds only smaller ones.
+    pub(crate) fn in_files(&self) -> bool {
+        matches!(self, BlobStore::Folder { .. })
+    }
+
     fn storage(&self) -> BlobStorage {
         match self {
             BlobStore::Folder { root, .. } => BlobStorage::Folder(root.clone()),
@@ -244,13 +250,32 @@ impl BlobStore {
 pub(crate) const INSERT_ROW: &str = "INSERT INTO blobs (id, data, created_at) VALUES ($1, $2, $3)
      ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at";
 
-async fn get_row(pool: &Pool, id: &BlobId) -> Result<Option<Vec<u8>>> {
-    Ok(dispatch!(pool, read, |p| {
-        sqlx::query_scalar("SELECT data FROM blobs WHERE id = $1")
+const BLOB_ROW: &str = "SELECT data FROM blobs WHERE id = $1";
+
+/// A body in the table. `small` when it has at most `INLINE_MAX` bytes (all of them
+/// do when blobs live in files), which are copied on this thread faster than a
+/// hand-off would take; a larger one is read on the blocking pool.
+async fn get_row(pool: &Pool, id: &BlobId, small: bool) -> Result<Option<Vec<u8>>> {
+    match pool {
+        Pool::Sqlite { direct, .. } => {
+            let id = id.as_str().to_owned();
+            let read = move |db: &rusqlite::Connection| {
+                let mut query = db.prepare_cached(BLOB_ROW)?;
+                Ok(query
+                    .query_row(named_params! {"$1": id}, |row| row.get(0))
+                    .optional()?)
+            };
+            if small {
+                direct.lookup(read)
+            } else {
+                direct.scan(read).await
+            }
+        }
+        Pool::Postgres(p) => Ok(sqlx::query_scalar(BLOB_ROW)
             .bind(id.as_str())
             .fetch_optional(p)
-            .await?
-    }))
+            .await?),
+    }
 }
 
 /// `root/ab/cd/abcd...`: two levels of fan-out keep folders small with millions of blobs.
@@ -355,7 +380,7 @@ impl Store {
     pub async fn get_message_blob(&self, id: &BlobId, size: i64) -> Result<Vec<u8>> {
         if let BlobStore::Folder { pool, .. } = &self.blobs
             && usize::try_from(size).is_ok_and(|size| size <= INLINE_MAX)
-            && let Some(data) = get_row(pool, id).await?
+            && let Some(data) = get_row(pool, id, true).await?
         {
             return Ok(data);
         }

@@ -3,10 +3,11 @@
 //! Addresses arrive here already normalised by `postcell-directory` (the lookup key);
 //! this module stores and finds them and knows nothing of address syntax.
 
+use rusqlite::{OptionalExtension, named_params};
 use sqlx::Row;
 
 use crate::mailbox::DEFAULT_MAILBOXES;
-use crate::pool::{WritePool, retry_conflicts};
+use crate::pool::{Pool, WritePool, retry_conflicts};
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,8 +119,116 @@ pub struct RecipientLookup {
     pub entry: Option<AddressEntry>,
 }
 
-const ACCOUNT_COLUMNS: &str = "a.id, a.name, a.domain_id, a.password_hash, a.quota_bytes, \
-                               a.used_bytes, a.enabled, a.is_admin, a.created_at";
+macro_rules! account_columns {
+    () => {
+        "a.id, a.name, a.domain_id, a.password_hash, a.quota_bytes, \
+         a.used_bytes, a.enabled, a.is_admin, a.created_at"
+    };
+}
+
+const ACCOUNT_COLUMNS: &str = account_columns!();
+
+const ACCOUNT_BY_ID: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM accounts a WHERE a.id = $1"
+);
+
+const ACCOUNT_BY_ADDRESS: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM addresses x JOIN accounts a ON a.id = x.account_id WHERE x.address = $1"
+);
+
+impl Account {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+        Ok(Account {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            domain_id: row.get("domain_id")?,
+            password_hash: row.get("password_hash")?,
+            quota_bytes: row.get("quota_bytes")?,
+            used_bytes: row.get("used_bytes")?,
+            enabled: row.get("enabled")?,
+            is_admin: row.get("is_admin")?,
+            created_at: row.get("created_at")?,
+        })
+    }
+}
+
+/// The lookup behind every RCPT: the domain, the address, and the account's state.
+const RECIPIENT: &str =
+    "SELECT d.id AS domain_id, x.id, x.account_id, a.name AS account_name, a.enabled,
+            a.quota_bytes, a.used_bytes,
+            EXISTS (SELECT 1 FROM account_forwards f WHERE f.account_id = a.id)
+              AS has_forwards
+       FROM (SELECT 1) AS one
+       LEFT JOIN domains d ON d.name = $1
+       LEFT JOIN addresses x ON x.address = $2
+       LEFT JOIN accounts a ON a.id = x.account_id";
+
+/// A row of [`RECIPIENT`]: every column but the domain's is NULL for an address that
+/// does not exist, and the account's are NULL for an alias.
+#[derive(sqlx::FromRow)]
+struct RecipientRow {
+    domain_id: Option<i64>,
+    id: Option<i64>,
+    account_id: Option<i64>,
+    account_name: Option<String>,
+    enabled: Option<bool>,
+    quota_bytes: Option<i64>,
+    used_bytes: Option<i64>,
+    has_forwards: Option<bool>,
+}
+
+impl RecipientRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecipientRow> {
+        Ok(RecipientRow {
+            domain_id: row.get("domain_id")?,
+            id: row.get("id")?,
+            account_id: row.get("account_id")?,
+            account_name: row.get("account_name")?,
+            enabled: row.get("enabled")?,
+            quota_bytes: row.get("quota_bytes")?,
+            used_bytes: row.get("used_bytes")?,
+            has_forwards: row.get("has_forwards")?,
+        })
+    }
+
+    /// The address's id when it is an alias, whose targets are read next.
+    fn alias_id(&self) -> Option<i64> {
+        self.id.filter(|_| self.account_id.is_none())
+    }
+
+    fn into_lookup(self, address: &str, targets: Vec<String>) -> Result<RecipientLookup> {
+        let broken = || StoreError::Invalid(format!("account row of {address} is incomplete"));
+        let entry = match (self.id, self.account_id) {
+            (None, _) => None,
+            (Some(_), Some(account_id)) => Some(AddressEntry::Account {
+                address: address.to_owned(),
+                account_id,
+                account_name: self.account_name.ok_or_else(broken)?,
+                enabled: self.enabled.ok_or_else(broken)?,
+                quota: Quota {
+                    limit_bytes: self.quota_bytes.ok_or_else(broken)?,
+                    used_bytes: self.used_bytes.ok_or_else(broken)?,
+                },
+                has_forwards: self.has_forwards.unwrap_or(false),
+            }),
+            (Some(_), None) => Some(AddressEntry::Alias {
+                address: address.to_owned(),
+                targets,
+            }),
+        };
+        Ok(RecipientLookup {
+            local_domain: self.domain_id.is_some(),
+            entry,
+        })
+    }
+}
+
+const ALIAS_TARGETS: &str =
+    "SELECT target FROM alias_targets WHERE address_id = $1 ORDER BY target";
 
 /// The id of a domain, read inside the transaction `$tx`; `NotFound` if it does not exist.
 macro_rules! domain_id_in {
@@ -291,30 +400,35 @@ impl Store {
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
-        let account = dispatch!(&self.pool, read, |p| {
-            sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"
-            )))
-            .bind(id)
-            .fetch_optional(p)
-            .await?
-        });
-        Ok(account)
+        self.account_where(ACCOUNT_BY_ID, id).await
     }
 
     /// The account an address belongs to directly (its canonical address or one of its
     /// other addresses; not through an alias).
     pub async fn account_by_address(&self, address: &str) -> Result<Option<Account>> {
-        let account = dispatch!(&self.pool, read, |p| {
-            sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM addresses x JOIN accounts a ON a.id = x.account_id
-                 WHERE x.address = $1"
-            )))
-            .bind(address)
-            .fetch_optional(p)
-            .await?
-        });
-        Ok(account)
+        self.account_where(ACCOUNT_BY_ADDRESS, address).await
+    }
+
+    /// The account `sql` finds by its one parameter.
+    async fn account_where<K>(&self, sql: &'static str, key: K) -> Result<Option<Account>>
+    where
+        K: rusqlite::ToSql
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send,
+    {
+        match &self.pool {
+            Pool::Sqlite { direct, .. } => direct.lookup(|db| {
+                let mut query = db.prepare_cached(sql)?;
+                Ok(query
+                    .query_row(named_params! {"$1": key}, Account::from_sqlite)
+                    .optional()?)
+            }),
+            Pool::Postgres(p) => Ok(sqlx::query_as::<_, Account>(sql)
+                .bind(key)
+                .fetch_optional(p)
+                .await?),
+        }
     }
 
     pub async fn list_accounts(&self, domain: Option<&str>) -> Result<Vec<Account>> {
@@ -508,56 +622,41 @@ impl Store {
     /// Whether `domain` is one of ours and what `address` delivers to, in one query
     /// (a second one for an alias's targets): the lookup behind every RCPT.
     pub async fn lookup_recipient(&self, domain: &str, address: &str) -> Result<RecipientLookup> {
-        let lookup = dispatch!(&self.pool, read, |p| {
-            let row = sqlx::query(
-                "SELECT d.id AS domain_id, x.id, x.account_id, a.name AS account_name, a.enabled,
-                        a.quota_bytes, a.used_bytes,
-                        EXISTS (SELECT 1 FROM account_forwards f WHERE f.account_id = a.id)
-                          AS has_forwards
-                   FROM (SELECT 1) AS one
-                   LEFT JOIN domains d ON d.name = $1
-                   LEFT JOIN addresses x ON x.address = $2
-                   LEFT JOIN accounts a ON a.id = x.account_id",
-            )
-            .bind(domain)
-            .bind(address)
-            .fetch_one(p)
-            .await?;
-            let local_domain = row.try_get::<Option<i64>, _>("domain_id")?.is_some();
-            let address_id: Option<i64> = row.try_get("id")?;
-            let account_id: Option<i64> = row.try_get("account_id")?;
-            let entry = match (address_id, account_id) {
-                (None, _) => None,
-                (Some(_), Some(account_id)) => Some(AddressEntry::Account {
-                    address: address.to_owned(),
-                    account_id,
-                    account_name: row.try_get("account_name")?,
-                    enabled: row.try_get("enabled")?,
-                    quota: Quota {
-                        limit_bytes: row.try_get("quota_bytes")?,
-                        used_bytes: row.try_get("used_bytes")?,
-                    },
-                    has_forwards: row.try_get("has_forwards")?,
-                }),
-                (Some(id), None) => {
-                    let targets = sqlx::query_scalar(
-                        "SELECT target FROM alias_targets WHERE address_id = $1 ORDER BY target",
-                    )
-                    .bind(id)
-                    .fetch_all(p)
+        let (row, targets) = match &self.pool {
+            Pool::Sqlite { direct, .. } => direct.lookup(|db| {
+                let mut query = db.prepare_cached(RECIPIENT)?;
+                let row = query.query_row(
+                    named_params! {"$1": domain, "$2": address},
+                    RecipientRow::from_sqlite,
+                )?;
+                let targets = match row.alias_id() {
+                    Some(id) => db
+                        .prepare_cached(ALIAS_TARGETS)?
+                        .query_map(named_params! {"$1": id}, |row| row.get(0))?
+                        .collect::<rusqlite::Result<_>>()?,
+                    None => Vec::new(),
+                };
+                Ok((row, targets))
+            })?,
+            Pool::Postgres(p) => {
+                let row: RecipientRow = sqlx::query_as(RECIPIENT)
+                    .bind(domain)
+                    .bind(address)
+                    .fetch_one(p)
                     .await?;
-                    Some(AddressEntry::Alias {
-                        address: address.to_owned(),
-                        targets,
-                    })
-                }
-            };
-            RecipientLookup {
-                local_domain,
-                entry,
+                let targets = match row.alias_id() {
+                    Some(id) => {
+                        sqlx::query_scalar(ALIAS_TARGETS)
+                            .bind(id)
+                            .fetch_all(p)
+                            .await?
+                    }
+                    None => Vec::new(),
+                };
+                (row, targets)
             }
-        });
-        Ok(lookup)
+        };
+        row.into_lookup(address, targets)
     }
 
     /// Adds targets to an alias, creating the alias if needed.

@@ -8,6 +8,9 @@ pub enum StoreError {
     /// temporary failure: nothing was committed.
     #[error("database: {0}")]
     Database(sqlx::Error),
+    /// The same, from a statement run with rusqlite (`direct_read`, `group_commit`).
+    #[error("database: {0}")]
+    Sqlite(rusqlite::Error),
     #[error("schema migration: {0}")]
     Migrate(sqlx::migrate::MigrateError),
     #[error("blob store: {0}")]
@@ -55,6 +58,13 @@ impl StoreError {
                 sqlx::Error::RowNotFound
                     | sqlx::Error::ColumnNotFound(_)
                     | sqlx::Error::TypeNotFound { .. }
+            ),
+            StoreError::Sqlite(e) => !matches!(
+                e,
+                rusqlite::Error::QueryReturnedNoRows
+                    | rusqlite::Error::InvalidColumnIndex(_)
+                    | rusqlite::Error::InvalidColumnName(_)
+                    | rusqlite::Error::InvalidColumnType(..)
             ),
             StoreError::Blob(_) | StoreError::CommitFailed(_) => true,
             _ => false,

@@ -12,6 +12,10 @@
 //! as the larger part of the node's context switches under SMTP load, in the one
 //! task every delivery waits for. Other deliveries (several targets, a remote one)
 //! go through sqlx in a second transaction of the same batch.
+//!
+//! Other writes that must be durable before their answer and are small (a flag
+//! change) can join the batch too ([`GroupCommit::write`]): each runs in a savepoint
+//! of the first transaction, and shares its commit.
 
 use std::sync::Arc;
 
@@ -34,10 +38,25 @@ struct Job {
     done: oneshot::Sender<Committed>,
 }
 
+/// A write other than a delivery, run on the batch's SQLite handle in a savepoint of
+/// its own. It says whether its changes are kept, and how to answer its caller once
+/// the batch's commit is known.
+type Write = Box<dyn FnOnce(&rusqlite::Connection) -> Written + Send>;
+
+struct Written {
+    keep: bool,
+    answer: Box<dyn FnOnce(Result<()>) + Send>,
+}
+
+enum Work {
+    Deliver(Job),
+    Write(Write),
+}
+
 /// The group committer's handle: a channel to its task.
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
     stop: Arc<tokio::sync::Notify>,
 }
 
@@ -72,8 +91,42 @@ impl GroupCommit {
             done,
         };
         let stopped = || StoreError::CommitFailed("the store is closed".into());
-        self.jobs.send(job).await.map_err(|_| stopped())?;
+        self.jobs
+            .send(Work::Deliver(job))
+            .await
+            .map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())?
+    }
+
+    /// Runs `write` in the next batch and returns its value once the batch has
+    /// committed. `write` returns its value and whether its changes are to be kept
+    /// (a write that found nothing to change gives back what it took, such as a
+    /// MODSEQ); an error rolls its changes back and is its caller's answer.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<(T, bool)> + Send + 'static,
+    ) -> Result<T> {
+        let (done, result) = oneshot::channel();
+        let work = Work::Write(Box::new(move |db| {
+            let (keep, written) = match write(db) {
+                Ok((value, keep)) => (keep, Ok(value)),
+                Err(e) => (false, Err(e)),
+            };
+            Written {
+                keep,
+                answer: Box::new(move |committed: Result<()>| {
+                    let _ = done.send(committed.and(written));
+                }),
+            }
+        }));
+        self.jobs
+            .send(work)
+            .await
+            .map_err(|_| StoreError::CommitFailed("the store is closed".into()))?;
+        // Dropped unanswered: its transaction failed before it ran.
+        result
+            .await
+            .map_err(|_| StoreError::CommitFailed("not committed".into()))?
     }
 
     pub(crate) fn stop(&self) {
@@ -82,18 +135,26 @@ impl GroupCommit {
     }
 }
 
-async fn run(writer: SqlitePool, node: Arc<str>, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+async fn run(writer: SqlitePool, node: Arc<str>, mut work: mpsc::Receiver<Work>) {
+    while let Some(first) = work.recv().await {
+        let mut taken = vec![first];
+        while taken.len() < MAX_BATCH {
+            match work.try_recv() {
+                Ok(more) => taken.push(more),
                 Err(_) => break,
             }
         }
-        metrics::histogram!("postcell_store_group_commit_size").record(batch.len() as f64);
+        metrics::histogram!("postcell_store_group_commit_size").record(taken.len() as f64);
+        let mut batch = Vec::with_capacity(taken.len());
+        let mut writes = Vec::new();
+        for one in taken {
+            match one {
+                Work::Deliver(job) => batch.push(job),
+                Work::Write(write) => writes.push(write),
+            }
+        }
         let started = std::time::Instant::now();
-        let results = commit_batch(&writer, &node, &batch).await;
+        let results = commit_batch(&writer, &node, &batch, writes).await;
         metrics::histogram!("postcell_store_group_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         for (job, result) in batch.into_iter().zip(results) {
@@ -127,26 +188,35 @@ impl<'a> OneInbox<'a> {
     }
 }
 
-/// Commits the batch: the one-inbox deliveries in one transaction, the others in a
-/// second. Returns one result per job, in order. When a transaction fails, nothing
-/// in it was committed and each of its callers gets a temporary error.
-async fn commit_batch(writer: &SqlitePool, node: &str, batch: &[Job]) -> Vec<Committed> {
+/// Commits the batch: the one-inbox deliveries and the other writes in one
+/// transaction, the other deliveries in a second. Returns one result per job, in
+/// order; the writes answer their callers themselves. When a transaction fails,
+/// nothing in it was committed and each of its callers gets a temporary error.
+async fn commit_batch(
+    writer: &SqlitePool,
+    node: &str,
+    batch: &[Job],
+    writes: Vec<Write>,
+) -> Vec<Committed> {
     let mut results: Vec<Option<Committed>> = batch.iter().map(|_| None).collect();
     let (fast_at, other_at): (Vec<usize>, Vec<usize>) =
         (0..batch.len()).partition(|&i| OneInbox::of(&batch[i].delivery).is_some());
     match writer.acquire().await {
-        Err(e) => place(
-            &mut results,
-            &(0..batch.len()).collect::<Vec<_>>(),
-            Err(e.into()),
-        ),
+        Err(e) => {
+            // The writes, dropped unanswered, fail too.
+            place(
+                &mut results,
+                &(0..batch.len()).collect::<Vec<_>>(),
+                Err(e.into()),
+            )
+        }
         Ok(mut conn) => {
-            if !fast_at.is_empty() {
+            if !fast_at.is_empty() || !writes.is_empty() {
                 let fast: Vec<OneInbox<'_>> = fast_at
                     .iter()
                     .filter_map(|&i| OneInbox::of(&batch[i].delivery))
                     .collect();
-                let committed = commit_one_inbox_deliveries(&mut conn, node, &fast).await;
+                let committed = commit_on_handle(&mut conn, node, &fast, writes).await;
                 place(&mut results, &fast_at, committed);
             }
             if !other_at.is_empty() {
@@ -213,11 +283,13 @@ async fn commit_deliveries(
     Ok(results)
 }
 
-/// One-inbox deliveries through the connection's SQLite handle, on this thread.
-async fn commit_one_inbox_deliveries(
+/// One-inbox deliveries and other writes through the connection's SQLite handle, on
+/// this thread.
+async fn commit_on_handle(
     conn: &mut SqliteConnection,
     node: &str,
     deliveries: &[OneInbox<'_>],
+    writes: Vec<Write>,
 ) -> Result<Vec<Committed>> {
     let mut handle = conn.lock_handle().await?;
     // SAFETY: the handle is locked out of sqlx's worker thread until `handle` drops,
@@ -226,16 +298,26 @@ async fn commit_one_inbox_deliveries(
     // transaction open, and `commit_or_roll_back` leaves none open.
     let db = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }
         .map_err(sqlite_error)?;
-    let committed = commit_or_roll_back(&db, node, deliveries);
+    let mut answers = Vec::with_capacity(writes.len());
+    let committed = commit_or_roll_back(&db, node, deliveries, writes, &mut answers);
     drop(db);
     drop(handle);
+    for answer in answers {
+        answer(match &committed {
+            Ok(_) => Ok(()),
+            Err(e) => Err(commit_failed(e)),
+        });
+    }
     committed
 }
 
+/// Runs the transaction; each write that ran leaves its answer in `answers`.
 fn commit_or_roll_back(
     db: &rusqlite::Connection,
     node: &str,
     deliveries: &[OneInbox<'_>],
+    writes: Vec<Write>,
+    answers: &mut Vec<Box<dyn FnOnce(Result<()>) + Send>>,
 ) -> Result<Vec<Committed>> {
     let run = || -> rusqlite::Result<Vec<Committed>> {
         db.execute_batch("BEGIN IMMEDIATE")?;
@@ -248,7 +330,22 @@ fn commit_or_roll_back(
             }
             results.push(result);
         }
-        db.execute_batch("COMMIT")?;
+        let mut kept = results
+            .iter()
+            .any(|result| matches!(result, Ok((DeliveryOutcome::Done(_), _))));
+        for write in writes {
+            db.execute_batch("SAVEPOINT write")?;
+            let written = write(db);
+            answers.push(written.answer);
+            if written.keep {
+                kept = true;
+            } else {
+                db.execute_batch("ROLLBACK TO SAVEPOINT write")?;
+            }
+        }
+        // A transaction whose every part was rolled back to its savepoint would still
+        // write the pages it touched, and wait for an fsync, to change nothing.
+        db.execute_batch(if kept { "COMMIT" } else { "ROLLBACK" })?;
         Ok(results)
     };
     let committed = run();

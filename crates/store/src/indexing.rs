@@ -27,6 +27,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rusqlite::named_params;
+
 use crate::pool::{Pool, WritePool, retry_conflicts};
 use crate::search::{INDEX_VERSION, SearchDocument};
 use crate::{BlobId, Result, Store, StoreError, now};
@@ -40,6 +42,11 @@ const SEARCH_BATCH: usize = 64;
 /// A queue this short is read whole before a search, instead of the mailbox being
 /// looked up in it (see `Store::index_mailbox`).
 const SHORT_QUEUE: usize = 256;
+
+/// The first `$2` blobs of the queue, each with whether a message of mailbox `$1` has it.
+const QUEUE_HEAD_IN_MAILBOX: &str = "SELECT q.blob_id, EXISTS (SELECT 1 FROM messages m
+                              WHERE m.blob_id = q.blob_id AND m.mailbox_id = $1)
+       FROM (SELECT blob_id FROM search_pending LIMIT $2) q";
 
 /// Queues a blob for the indexer (see [`queue_for_index!`]).
 pub(crate) const QUEUE_FOR_INDEX: &str = "INSERT INTO search_pending (blob_id, queued_at)
@@ -229,17 +236,26 @@ impl Store {
         // The queue is nearly always short (empty, once the indexer has caught up): then
         // looking its entries up in the mailbox is cheaper than looking the mailbox's
         // messages up in it (0.3 to 1.7 ms for 1,000 messages before every SEARCH).
-        let head: Vec<(String, bool)> = dispatch!(&self.pool, read, |p| {
-            sqlx::query_as(
-                "SELECT q.blob_id, EXISTS (SELECT 1 FROM messages m
-                                            WHERE m.blob_id = q.blob_id AND m.mailbox_id = $1)
-                   FROM (SELECT blob_id FROM search_pending LIMIT $2) q",
-            )
-            .bind(mailbox_id)
-            .bind(SHORT_QUEUE as i64 + 1)
-            .fetch_all(p)
-            .await?
-        });
+        let limit = SHORT_QUEUE as i64 + 1;
+        let head: Vec<(String, bool)> = match &self.pool {
+            // At most SHORT_QUEUE + 1 rows, each one index lookup.
+            Pool::Sqlite { direct, .. } => direct.lookup(|db| {
+                let mut query = db.prepare_cached(QUEUE_HEAD_IN_MAILBOX)?;
+                let head = query
+                    .query_map(named_params! {"$1": mailbox_id, "$2": limit}, |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(head)
+            })?,
+            Pool::Postgres(p) => {
+                sqlx::query_as(QUEUE_HEAD_IN_MAILBOX)
+                    .bind(mailbox_id)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
         let queued: Vec<String> = if head.len() <= SHORT_QUEUE {
             head.into_iter()
                 .filter_map(|(blob_id, here)| here.then_some(blob_id))

@@ -34,6 +34,7 @@ mod search;
 mod blob;
 #[macro_use]
 mod delivery;
+mod direct_read;
 mod directory;
 mod dkim;
 mod error;

@@ -1,6 +1,8 @@
 //! Mailboxes: each holds its own UID and MODSEQ counters (rule 2 of the store).
 
-use crate::pool::{WritePool, retry_conflicts};
+use rusqlite::{OptionalExtension, named_params};
+
+use crate::pool::{Pool, WritePool, retry_conflicts};
 use crate::{Result, Store, StoreError};
 
 /// RFC 6154 special-use attributes.
@@ -47,39 +49,89 @@ pub struct Mailbox {
     pub highest_modseq: i64,
 }
 
+pub(crate) fn mailbox_not_found(mailbox_id: i64) -> StoreError {
+    StoreError::NotFound(format!("mailbox {mailbox_id}"))
+}
+
 /// A UIDVALIDITY that differs from any earlier mailbox of the same name: the clock in
 /// seconds, which fits the 32 bits IMAP allows until 2106.
 pub(crate) fn new_uid_validity() -> i64 {
     crate::now().clamp(1, u32::MAX as i64)
 }
 
-const MAILBOX_COLUMNS: &str =
-    "id, account_id, name, special_use, subscribed, uid_validity, uid_next, highest_modseq";
+macro_rules! mailbox_columns {
+    () => {
+        "id, account_id, name, special_use, subscribed, uid_validity, uid_next, highest_modseq"
+    };
+}
+
+const MAILBOXES_OF_ACCOUNT: &str = concat!(
+    "SELECT ",
+    mailbox_columns!(),
+    " FROM mailboxes WHERE account_id = $1 ORDER BY name"
+);
+
+const MAILBOX_BY_NAME: &str = concat!(
+    "SELECT ",
+    mailbox_columns!(),
+    " FROM mailboxes WHERE account_id = $1 AND name = $2"
+);
+
+impl Mailbox {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
+        Ok(Mailbox {
+            id: row.get("id")?,
+            account_id: row.get("account_id")?,
+            name: row.get("name")?,
+            special_use: row.get("special_use")?,
+            subscribed: row.get("subscribed")?,
+            uid_validity: row.get("uid_validity")?,
+            uid_next: row.get("uid_next")?,
+            highest_modseq: row.get("highest_modseq")?,
+        })
+    }
+}
 
 impl Store {
     pub async fn mailboxes(&self, account_id: i64) -> Result<Vec<Mailbox>> {
-        let mailboxes = dispatch!(&self.pool, read, |p| {
-            sqlx::query_as::<_, Mailbox>(sqlx::AssertSqlSafe(format!(
-                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = $1 ORDER BY name"
-            )))
-            .bind(account_id)
-            .fetch_all(p)
-            .await?
-        });
-        Ok(mailboxes)
+        match &self.pool {
+            // An account may have any number: not a read for the calling thread.
+            Pool::Sqlite { direct, .. } => {
+                direct
+                    .scan(move |db| {
+                        let mut query = db.prepare_cached(MAILBOXES_OF_ACCOUNT)?;
+                        let mailboxes = query
+                            .query_map(named_params! {"$1": account_id}, Mailbox::from_sqlite)?
+                            .collect::<rusqlite::Result<_>>()?;
+                        Ok(mailboxes)
+                    })
+                    .await
+            }
+            Pool::Postgres(p) => Ok(sqlx::query_as::<_, Mailbox>(MAILBOXES_OF_ACCOUNT)
+                .bind(account_id)
+                .fetch_all(p)
+                .await?),
+        }
     }
 
     pub async fn mailbox_by_name(&self, account_id: i64, name: &str) -> Result<Option<Mailbox>> {
-        let mailbox = dispatch!(&self.pool, read, |p| {
-            sqlx::query_as::<_, Mailbox>(sqlx::AssertSqlSafe(format!(
-                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = $1 AND name = $2"
-            )))
-            .bind(account_id)
-            .bind(name)
-            .fetch_optional(p)
-            .await?
-        });
-        Ok(mailbox)
+        match &self.pool {
+            Pool::Sqlite { direct, .. } => direct.lookup(|db| {
+                let mut query = db.prepare_cached(MAILBOX_BY_NAME)?;
+                let found = query
+                    .query_row(
+                        named_params! {"$1": account_id, "$2": name},
+                        Mailbox::from_sqlite,
+                    )
+                    .optional()?;
+                Ok(found)
+            }),
+            Pool::Postgres(p) => Ok(sqlx::query_as::<_, Mailbox>(MAILBOX_BY_NAME)
+                .bind(account_id)
+                .bind(name)
+                .fetch_optional(p)
+                .await?),
+        }
     }
 
     /// Number of messages and their total size in a mailbox.

@@ -1,9 +1,12 @@
 //! The POP3 view of a mailbox: INBOX as a numbered list, and deletion in one
 //! transaction at QUIT.
 
+use rusqlite::named_params;
 use sqlx::Row;
 
-use crate::pool::{WritePool, retry_conflicts};
+use crate::pool::{Pool, WritePool, retry_conflicts};
+
+const MAILDROP: &str = "SELECT uid, size, blob_id FROM messages WHERE mailbox_id = $1 ORDER BY uid";
 use crate::{BlobId, Change, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,24 +49,41 @@ impl Store {
             .mailbox_by_name(account_id, "INBOX")
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account_id}")))?;
-        let messages = dispatch!(&self.pool, read, |p| {
-            sqlx::query(
-                "SELECT uid, size, blob_id FROM messages WHERE mailbox_id = $1 ORDER BY uid",
-            )
-            .bind(mailbox.id)
-            .fetch_all(p)
-            .await?
-            .into_iter()
-            .map(|row| {
-                let blob: String = row.try_get("blob_id")?;
-                Ok(MaildropMessage {
-                    uid: row.try_get("uid")?,
-                    size: row.try_get("size")?,
-                    blob_id: BlobId::parse(&blob)?,
+        let messages = match &self.pool {
+            Pool::Sqlite { direct, .. } => {
+                let mailbox_id = mailbox.id;
+                direct
+                    .scan(move |db| {
+                        let mut query = db.prepare_cached(MAILDROP)?;
+                        let mut rows = query.query(named_params! {"$1": mailbox_id})?;
+                        let mut messages = Vec::new();
+                        while let Some(row) = rows.next()? {
+                            let blob: String = row.get("blob_id")?;
+                            messages.push(MaildropMessage {
+                                uid: row.get("uid")?,
+                                size: row.get("size")?,
+                                blob_id: BlobId::parse(&blob)?,
+                            });
+                        }
+                        Ok(messages)
+                    })
+                    .await?
+            }
+            Pool::Postgres(p) => sqlx::query(MAILDROP)
+                .bind(mailbox.id)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    let blob: String = row.try_get("blob_id")?;
+                    Ok(MaildropMessage {
+                        uid: row.try_get("uid")?,
+                        size: row.try_get("size")?,
+                        blob_id: BlobId::parse(&blob)?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?
-        });
+                .collect::<Result<Vec<_>>>()?,
+        };
         Ok((mailbox.id, mailbox.uid_validity, messages))
     }
 

@@ -2,9 +2,11 @@
 //! APPEND, COPY, MOVE and EXPUNGE. Every change takes the mailbox's next MODSEQ in the
 //! same transaction (rule 2) and publishes a hint after commit (rule 4).
 
+use rusqlite::{OptionalExtension, named_params};
 use sqlx::Row;
 
-use crate::pool::{WritePool, retry_conflicts};
+use crate::mailbox::mailbox_not_found;
+use crate::pool::{Pool, WritePool, retry_conflicts};
 use crate::{BlobId, Change, Result, Store, StoreError, now};
 
 /// A set of UIDs as inclusive ranges, e.g. `[(1, 3), (7, 7)]` for `1:3,7`. Ranges are
@@ -29,6 +31,14 @@ impl UidRanges {
             }
         }
         UidRanges(ranges)
+    }
+
+    /// How many UIDs the ranges span (whether or not messages have them).
+    pub(crate) fn span(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|&(lo, hi)| lo.abs_diff(hi).saturating_add(1))
+            .fold(0, u64::saturating_add)
     }
 
     /// `(uid BETWEEN a AND b OR ...)`; `FALSE` for an empty set.
@@ -136,7 +146,24 @@ pub enum CopyOutcome {
     OverQuota,
 }
 
-const META_COLUMNS: &str = "uid, modseq, flags, keywords, size, internal_date, blob_id";
+macro_rules! meta_columns {
+    () => {
+        "uid, modseq, flags, keywords, size, internal_date, blob_id"
+    };
+}
+
+const META_COLUMNS: &str = meta_columns!();
+
+const CHANGES_COUNTERS: &str = "SELECT highest_modseq, uid_next FROM mailboxes WHERE id = $1";
+
+const CHANGED_MESSAGES: &str = concat!(
+    "SELECT ",
+    meta_columns!(),
+    " FROM messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid"
+);
+
+pub(crate) const EXPUNGED_SINCE: &str =
+    "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid";
 
 fn meta_from_row<R: Row>(row: &R) -> Result<MessageMeta>
 where
@@ -156,6 +183,24 @@ where
     })
 }
 
+fn meta_from_sqlite(row: &rusqlite::Row<'_>) -> Result<MessageMeta> {
+    let blob: String = row.get("blob_id")?;
+    Ok(MessageMeta {
+        uid: row.get("uid")?,
+        modseq: row.get("modseq")?,
+        flags: row.get("flags")?,
+        keywords: row.get("keywords")?,
+        size: row.get("size")?,
+        internal_date: row.get("internal_date")?,
+        blob_id: BlobId::parse(&blob)?,
+    })
+}
+
+const MESSAGE_WITH_BODY: &str =
+    "SELECT m.uid, m.modseq, m.flags, m.keywords, m.size, m.internal_date, m.blob_id, b.data
+       FROM messages m LEFT JOIN blobs b ON b.id = m.blob_id
+      WHERE m.mailbox_id = $1 AND m.uid = $2";
+
 /// Keywords after a change, sorted and without duplicates.
 fn apply_keywords(current: &str, change: &FlagChange) -> String {
     let mut words: Vec<&str> = match change.operation {
@@ -173,6 +218,77 @@ fn apply_keywords(current: &str, change: &FlagChange) -> String {
     words.sort_unstable_by_key(|w| w.to_ascii_lowercase());
     words.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     words.join(" ")
+}
+
+const NEXT_MODSEQ: &str = "UPDATE mailboxes SET highest_modseq = highest_modseq + 1
+     WHERE id = $1 AND account_id = $2 RETURNING highest_modseq";
+
+const SET_FLAGS: &str = "UPDATE messages SET flags = $3, keywords = $4, modseq = $5
+     WHERE mailbox_id = $1 AND uid = $2";
+
+/// What `change` does to `metas` with the new `modseq`: the messages it changes, with
+/// their new state, and those it skips as modified after UNCHANGEDSINCE.
+fn flag_changes(metas: Vec<MessageMeta>, change: &FlagChange, modseq: i64) -> FlagOutcome {
+    let mut outcome = FlagOutcome::default();
+    for mut meta in metas {
+        if change
+            .unchanged_since
+            .is_some_and(|since| meta.modseq > since)
+        {
+            outcome.modified.push(meta.uid);
+            continue;
+        }
+        let flags = apply_flags(meta.flags, change);
+        let keywords = apply_keywords(&meta.keywords, change);
+        if flags == meta.flags && keywords == meta.keywords {
+            continue;
+        }
+        (meta.flags, meta.keywords, meta.modseq) = (flags, keywords, modseq);
+        outcome.updated.push(meta);
+    }
+    outcome
+}
+
+/// A flag change on SQLite, inside the group commit's savepoint: the statements of
+/// the PostgreSQL path of [`Store::store_flags`], with the mailbox's change when
+/// anything changed (else the savepoint is rolled back).
+fn store_flags_on(
+    db: &rusqlite::Connection,
+    account_id: i64,
+    mailbox_id: i64,
+    select: &str,
+    change: &FlagChange,
+) -> Result<(FlagOutcome, Option<Change>)> {
+    let modseq: i64 = db
+        .prepare_cached(NEXT_MODSEQ)?
+        .query_row(named_params! {"$1": mailbox_id, "$2": account_id}, |row| {
+            row.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| mailbox_not_found(mailbox_id))?;
+    let mut metas = Vec::new();
+    {
+        // Read whole before anything is written, as on PostgreSQL.
+        let mut query = db.prepare(select)?;
+        let mut rows = query.query(named_params! {"$1": mailbox_id})?;
+        while let Some(row) = rows.next()? {
+            metas.push(meta_from_sqlite(row)?);
+        }
+    }
+    let outcome = flag_changes(metas, change, modseq);
+    let mut set = db.prepare_cached(SET_FLAGS)?;
+    for meta in &outcome.updated {
+        set.execute(named_params! {
+            "$1": mailbox_id, "$2": meta.uid, "$3": meta.flags, "$4": &meta.keywords,
+            "$5": modseq,
+        })?;
+    }
+    let changed = (!outcome.updated.is_empty()).then_some(Change::Mailbox {
+        account_id,
+        mailbox_id,
+        modseq,
+    });
+    Ok((outcome, changed))
 }
 
 fn apply_flags(current: i64, change: &FlagChange) -> i64 {
@@ -200,15 +316,30 @@ impl Store {
             "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
             uids.sql()
         );
-        dispatch!(&self.pool, read, |p| {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+        match &self.pool {
+            Pool::Sqlite { direct, .. } => {
+                direct
+                    .read_rows(uids.span(), move |db| {
+                        // The ranges are in the text: a statement of its own each time,
+                        // not one to keep in the cache.
+                        let mut query = db.prepare(&sql)?;
+                        let mut rows = query.query(named_params! {"$1": mailbox_id})?;
+                        let mut metas = Vec::new();
+                        while let Some(row) = rows.next()? {
+                            metas.push(meta_from_sqlite(row)?);
+                        }
+                        Ok(metas)
+                    })
+                    .await
+            }
+            Pool::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(mailbox_id)
                 .fetch_all(p)
                 .await?
                 .iter()
                 .map(meta_from_row)
-                .collect()
-        })
+                .collect(),
+        }
     }
 
     /// One message's metadata and body. A body kept in the `blobs` table (most under
@@ -220,25 +351,40 @@ impl Store {
         uid: i64,
     ) -> Result<Option<(MessageMeta, Vec<u8>)>> {
         self.activity.record();
-        let found = dispatch!(&self.pool, read, |p| {
-            let row = sqlx::query(
-                "SELECT m.uid, m.modseq, m.flags, m.keywords, m.size, m.internal_date, m.blob_id,
-                        b.data
-                   FROM messages m LEFT JOIN blobs b ON b.id = m.blob_id
-                  WHERE m.mailbox_id = $1 AND m.uid = $2",
-            )
-            .bind(mailbox_id)
-            .bind(uid)
-            .fetch_optional(p)
-            .await?;
-            match row {
-                Some(row) => {
-                    let data: Option<Vec<u8>> = row.try_get("data")?;
-                    Some((meta_from_row(&row)?, data))
+        let found = match &self.pool {
+            Pool::Sqlite { direct, .. } => {
+                let read = move |db: &rusqlite::Connection| {
+                    let mut query = db.prepare_cached(MESSAGE_WITH_BODY)?;
+                    let mut rows = query.query(named_params! {"$1": mailbox_id, "$2": uid})?;
+                    match rows.next()? {
+                        Some(row) => {
+                            let data: Option<Vec<u8>> = row.get("data")?;
+                            Ok(Some((meta_from_sqlite(row)?, data)))
+                        }
+                        None => Ok(None),
+                    }
+                };
+                if self.blobs.in_files() {
+                    direct.lookup(read)?
+                } else {
+                    direct.scan(read).await?
                 }
-                None => None,
             }
-        });
+            Pool::Postgres(p) => {
+                let row = sqlx::query(MESSAGE_WITH_BODY)
+                    .bind(mailbox_id)
+                    .bind(uid)
+                    .fetch_optional(p)
+                    .await?;
+                match row {
+                    Some(row) => {
+                        let data: Option<Vec<u8>> = row.try_get("data")?;
+                        Some((meta_from_row(&row)?, data))
+                    }
+                    None => None,
+                }
+            }
+        };
         let Some((meta, data)) = found else {
             return Ok(None);
         };
@@ -252,19 +398,80 @@ impl Store {
     /// What changed in a mailbox after `since` (RFC 7162 CHANGEDSINCE, QRESYNC).
     pub async fn changes_since(&self, mailbox_id: i64, since: i64) -> Result<MailboxChanges> {
         self.activity.record();
-        let sql = format!(
-            "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid"
-        );
+        let Pool::Sqlite { direct, .. } = &self.pool else {
+            return self
+                .changes_since_in_one_transaction(mailbox_id, since)
+                .await;
+        };
+        // Every change takes the mailbox's next MODSEQ (rule 2): when it has not moved,
+        // nothing changed, which is the common answer and a lookup.
+        let counters = direct.lookup(|db| {
+            let mut query = db.prepare_cached(CHANGES_COUNTERS)?;
+            Ok(query
+                .query_row(named_params! {"$1": mailbox_id}, |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?)
+        })?;
+        let (highest_modseq, uid_next) = counters.ok_or_else(|| mailbox_not_found(mailbox_id))?;
+        if highest_modseq <= since {
+            return Ok(MailboxChanges {
+                changed: Vec::new(),
+                expunged: Vec::new(),
+                highest_modseq,
+                uid_next,
+            });
+        }
+        direct
+            .scan(move |db| {
+                // One snapshot for all three reads, so the MODSEQ matches the rows.
+                let tx = db.unchecked_transaction()?;
+                let (highest_modseq, uid_next) = tx
+                    .prepare_cached(CHANGES_COUNTERS)?
+                    .query_row(named_params! {"$1": mailbox_id}, |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?
+                    .ok_or_else(|| mailbox_not_found(mailbox_id))?;
+                let mut changed = Vec::new();
+                let mut query = tx.prepare_cached(CHANGED_MESSAGES)?;
+                let mut rows = query.query(named_params! {"$1": mailbox_id, "$2": since})?;
+                while let Some(row) = rows.next()? {
+                    changed.push(meta_from_sqlite(row)?);
+                }
+                drop(rows);
+                drop(query);
+                let expunged = tx
+                    .prepare_cached(EXPUNGED_SINCE)?
+                    .query_map(named_params! {"$1": mailbox_id, "$2": since}, |row| {
+                        row.get(0)
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                tx.finish()?;
+                Ok(MailboxChanges {
+                    changed,
+                    expunged,
+                    highest_modseq,
+                    uid_next,
+                })
+            })
+            .await
+    }
+
+    async fn changes_since_in_one_transaction(
+        &self,
+        mailbox_id: i64,
+        since: i64,
+    ) -> Result<MailboxChanges> {
         dispatch!(&self.pool, read, |p| {
             // One snapshot for all three reads, so the MODSEQ matches the rows.
             let mut tx = p.begin().await?;
-            let (highest_modseq, uid_next): (i64, i64) =
-                sqlx::query_as("SELECT highest_modseq, uid_next FROM mailboxes WHERE id = $1")
-                    .bind(mailbox_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
-            let changed = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let (highest_modseq, uid_next): (i64, i64) = sqlx::query_as(CHANGES_COUNTERS)
+                .bind(mailbox_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| mailbox_not_found(mailbox_id))?;
+            let changed = sqlx::query(CHANGED_MESSAGES)
                 .bind(mailbox_id)
                 .bind(since)
                 .fetch_all(&mut *tx)
@@ -272,13 +479,11 @@ impl Store {
                 .iter()
                 .map(meta_from_row)
                 .collect::<Result<Vec<_>>>()?;
-            let expunged = sqlx::query_scalar(
-                "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
-            )
-            .bind(mailbox_id)
-            .bind(since)
-            .fetch_all(&mut *tx)
-            .await?;
+            let expunged = sqlx::query_scalar(EXPUNGED_SINCE)
+                .bind(mailbox_id)
+                .bind(since)
+                .fetch_all(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(MailboxChanges {
                 changed,
@@ -302,68 +507,65 @@ impl Store {
             "SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
             uids.sql()
         );
-        let (outcome, modseq) = retry_conflicts(|| async {
-            dispatch!(&self.pool, write, |p| {
-                let mut tx = p.begin_write().await?;
-                // The mailbox row lock serialises every writer of this mailbox.
-                let modseq: i64 = sqlx::query_scalar(
-                    "UPDATE mailboxes SET highest_modseq = highest_modseq + 1
-                     WHERE id = $1 AND account_id = $2 RETURNING highest_modseq",
-                )
-                .bind(mailbox_id)
-                .bind(account_id)
-                .fetch_optional(&mut *tx)
+        let (outcome, modseq) = match &self.group_commit {
+            // A flag change is small: it shares the deliveries' commit (and fsync).
+            Some(group) => {
+                let change = change.clone();
+                group
+                    .write(move |db| {
+                        let done = store_flags_on(db, account_id, mailbox_id, &select, &change)?;
+                        let keep = done.1.is_some();
+                        Ok((done, keep))
+                    })
+                    .await?
+            }
+            None => {
+                retry_conflicts(|| async {
+                    dispatch!(&self.pool, write, |p| {
+                        let mut tx = p.begin_write().await?;
+                        // The mailbox row lock serialises every writer of this mailbox.
+                        let modseq: i64 = sqlx::query_scalar(NEXT_MODSEQ)
+                            .bind(mailbox_id)
+                            .bind(account_id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .ok_or_else(|| mailbox_not_found(mailbox_id))?;
+                        let metas = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                            .bind(mailbox_id)
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .iter()
+                            .map(meta_from_row)
+                            .collect::<Result<Vec<_>>>()?;
+                        let outcome = flag_changes(metas, change, modseq);
+                        for meta in &outcome.updated {
+                            sqlx::query(SET_FLAGS)
+                                .bind(mailbox_id)
+                                .bind(meta.uid)
+                                .bind(meta.flags)
+                                .bind(&meta.keywords)
+                                .bind(modseq)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        if outcome.updated.is_empty() {
+                            // Nothing changed: give the MODSEQ back rather than burn one.
+                            tx.rollback().await?;
+                            return Ok((outcome, None));
+                        }
+                        let change = Change::Mailbox {
+                            account_id,
+                            mailbox_id,
+                            modseq,
+                        };
+                        p.notify_changes(&mut tx, &[change]).await?;
+                        tx.commit().await?;
+                        Ok((outcome, Some(change)))
+                    })
+                })
                 .await?
-                .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
-                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
-                    .bind(mailbox_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let mut outcome = FlagOutcome::default();
-                for row in &rows {
-                    let mut meta = meta_from_row(row)?;
-                    if change
-                        .unchanged_since
-                        .is_some_and(|since| meta.modseq > since)
-                    {
-                        outcome.modified.push(meta.uid);
-                        continue;
-                    }
-                    let flags = apply_flags(meta.flags, change);
-                    let keywords = apply_keywords(&meta.keywords, change);
-                    if flags == meta.flags && keywords == meta.keywords {
-                        continue;
-                    }
-                    sqlx::query(
-                        "UPDATE messages SET flags = $3, keywords = $4, modseq = $5
-                         WHERE mailbox_id = $1 AND uid = $2",
-                    )
-                    .bind(mailbox_id)
-                    .bind(meta.uid)
-                    .bind(flags)
-                    .bind(&keywords)
-                    .bind(modseq)
-                    .execute(&mut *tx)
-                    .await?;
-                    (meta.flags, meta.keywords, meta.modseq) = (flags, keywords, modseq);
-                    outcome.updated.push(meta);
-                }
-                if outcome.updated.is_empty() {
-                    // Nothing changed: give the MODSEQ back rather than burn one.
-                    tx.rollback().await?;
-                    return Ok((outcome, None));
-                }
-                let change = Change::Mailbox {
-                    account_id,
-                    mailbox_id,
-                    modseq,
-                };
-                p.notify_changes(&mut tx, &[change]).await?;
-                tx.commit().await?;
-                Ok((outcome, Some(change)))
-            })
-        })
-        .await?;
+            }
+        };
         if let Some(change) = modseq {
             self.feed.publish(&[change]);
         }
@@ -560,13 +762,25 @@ impl Store {
             "SELECT uid, summary FROM messages WHERE mailbox_id = $1 AND {} ORDER BY uid",
             uids.sql()
         );
-        let rows = dispatch!(&self.pool, read, |p| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        match &self.pool {
+            Pool::Sqlite { direct, .. } => {
+                direct
+                    .read_rows(uids.span(), move |db| {
+                        let mut query = db.prepare(&sql)?;
+                        let rows = query
+                            .query_map(named_params! {"$1": mailbox_id}, |row| {
+                                Ok((row.get(0)?, row.get(1)?))
+                            })?
+                            .collect::<rusqlite::Result<_>>()?;
+                        Ok(rows)
+                    })
+                    .await
+            }
+            Pool::Postgres(p) => Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(mailbox_id)
                 .fetch_all(p)
-                .await?
-        });
-        Ok(rows)
+                .await?),
+        }
     }
 
     /// Stores a summary computed on demand for a message that had none.

@@ -49,10 +49,13 @@ pub(crate) enum Pool {
     /// from the deliveries waiting behind it. `index` is its writer, a single
     /// connection that attaches the index file and writes nothing else; readers attach
     /// it too, and the writer does not, so that its transactions never lock it.
+    ///
+    /// `direct` runs the reads of the hot paths without sqlx (see `direct_read`).
     Sqlite {
         reader: SqlitePool,
         writer: SqlitePool,
         index: SqlitePool,
+        direct: std::sync::Arc<crate::direct_read::DirectReaders>,
     },
     Postgres(PgPool),
 }
@@ -188,6 +191,7 @@ impl Pool {
                     reader,
                     writer,
                     index,
+                    direct: std::sync::Arc::new(crate::direct_read::DirectReaders::new(path)),
                 })
             }
             BackendConfig::Postgres {
@@ -243,7 +247,9 @@ impl Pool {
                 reader,
                 writer,
                 index,
+                direct,
             } => {
+                direct.close();
                 reader.close().await;
                 index.close().await;
                 writer.close().await;

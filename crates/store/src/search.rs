@@ -16,6 +16,7 @@
 //! (RFC 9051 section 6.4.4) does not depend on the database's locale.
 
 use postcell_mime::Summary;
+use rusqlite::named_params;
 
 use crate::pool::Pool;
 use crate::{Result, Store, UidRanges};
@@ -168,29 +169,17 @@ impl Store {
         let use_fts = needle.chars().count() >= TRIGRAM
             && !(field.in_header() && mailbox_messages <= HEADER_SCAN_MAX_MESSAGES);
         let uids = match &self.pool {
-            // The index answers first, then each match is looked up by blob: CROSS JOIN
-            // keeps SQLite from walking the mailbox and running the MATCH again for
-            // every message (its plan without statistics, linear in the mailbox and
-            // in the needle's trigrams), and `+` from looking matches up by mailbox.
-            Pool::Sqlite { reader, .. } if use_fts => {
-                sqlx::query_scalar(
-                    "SELECT m.uid FROM search_fts f
-                     CROSS JOIN search_text t ON t.id = f.rowid
-                     CROSS JOIN messages m ON m.blob_id = t.blob_id
-                     WHERE search_fts MATCH $2 AND +m.mailbox_id = $1
-                     ORDER BY m.uid",
-                )
-                .bind(mailbox_id)
-                .bind(fts_query(field, &needle))
-                .fetch_all(reader)
-                .await?
+            Pool::Sqlite { direct, .. } if use_fts => {
+                let query = fts_query(field, &needle);
+                direct
+                    .scan(move |db| uids_of(db, FTS_MATCHES, mailbox_id, &query))
+                    .await?
             }
-            Pool::Sqlite { reader, .. } => {
+            Pool::Sqlite { direct, .. } => {
                 let test = substring_test(columns, |column| format!("instr(t.{column}, $2) > 0"));
-                sqlx::query_scalar(sqlx::AssertSqlSafe(scan_sql(&test)))
-                    .bind(mailbox_id)
-                    .bind(&needle)
-                    .fetch_all(reader)
+                let sql = scan_sql(&test);
+                direct
+                    .scan(move |db| uids_of(db, &sql, mailbox_id, &needle))
                     .await?
             }
             Pool::Postgres(pool) if needle.chars().count() >= TRIGRAM => {
@@ -293,6 +282,27 @@ impl Store {
                 .await?)
         })
     }
+}
+
+/// The index answers first, then each match is looked up by blob: CROSS JOIN keeps
+/// SQLite from walking the mailbox and running the MATCH again for every message (its
+/// plan without statistics, linear in the mailbox and in the needle's trigrams), and
+/// `+` from looking matches up by mailbox.
+const FTS_MATCHES: &str = "SELECT m.uid FROM search_fts f
+     CROSS JOIN search_text t ON t.id = f.rowid
+     CROSS JOIN messages m ON m.blob_id = t.blob_id
+     WHERE search_fts MATCH $2 AND +m.mailbox_id = $1
+     ORDER BY m.uid";
+
+/// The UIDs a search statement of mailbox `$1` and text `$2` finds, on SQLite.
+fn uids_of(db: &rusqlite::Connection, sql: &str, mailbox_id: i64, text: &str) -> Result<Vec<i64>> {
+    let mut query = db.prepare_cached(sql)?;
+    let uids = query
+        .query_map(named_params! {"$1": mailbox_id, "$2": text}, |row| {
+            row.get(0)
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(uids)
 }
 
 /// `(test(a) OR test(b))` over the columns of a field.

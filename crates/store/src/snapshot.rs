@@ -3,8 +3,22 @@
 //! STATUS reports.
 
 use futures::TryStreamExt;
+use rusqlite::{OptionalExtension, named_params};
 
-use crate::{Result, Store, StoreError};
+use crate::mailbox::mailbox_not_found;
+use crate::message::EXPUNGED_SINCE;
+use crate::pool::Pool;
+use crate::{Result, Store};
+
+const SNAPSHOT_COUNTERS: &str =
+    "SELECT uid_validity, uid_next, highest_modseq FROM mailboxes WHERE id = $1";
+
+/// An empty keyword list (nearly all of them) comes as NULL, which allocates nothing.
+const SNAPSHOT_MESSAGES: &str =
+    "SELECT uid, modseq, flags, CASE WHEN keywords = '' THEN NULL ELSE keywords END
+       FROM messages WHERE mailbox_id = $1 ORDER BY uid";
+
+const HIGHEST_MODSEQ: &str = "SELECT highest_modseq FROM mailboxes WHERE id = $1";
 
 /// One message as a mailbox listing needs it: no body, no blob, no dates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,65 +60,107 @@ impl Store {
     /// The whole mailbox in one listing (SELECT). One query, whatever the size.
     pub async fn mailbox_snapshot(&self, mailbox_id: i64) -> Result<MailboxSnapshot> {
         self.activity.record();
-        dispatch!(&self.pool, read, |p| {
-            let mut tx = p.begin().await?;
-            let (uid_validity, uid_next, highest_modseq): (i64, i64, i64) = sqlx::query_as(
-                "SELECT uid_validity, uid_next, highest_modseq FROM mailboxes WHERE id = $1",
-            )
-            .bind(mailbox_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
-            // Streamed into the compact form: no row is held beyond its own decoding,
-            // and an empty keyword list (nearly all of them) allocates nothing.
-            let mut messages = Vec::new();
-            let mut rows = sqlx::query_as::<_, (i64, i64, i64, Option<String>)>(
-                "SELECT uid, modseq, flags, CASE WHEN keywords = '' THEN NULL ELSE keywords END
-                 FROM messages WHERE mailbox_id = $1 ORDER BY uid",
-            )
-            .bind(mailbox_id)
-            .fetch(&mut *tx);
-            while let Some((uid, modseq, flags, keywords)) = rows.try_next().await? {
-                messages.push(MessageFlags {
-                    uid,
-                    modseq,
-                    flags,
-                    keywords: keywords.unwrap_or_default(),
-                });
+        match &self.pool {
+            Pool::Sqlite { direct, .. } => {
+                direct
+                    .scan(move |db| {
+                        // One read transaction for both, so the counters match the rows.
+                        let tx = db.unchecked_transaction()?;
+                        let counters = tx
+                            .prepare_cached(SNAPSHOT_COUNTERS)?
+                            .query_row(named_params! {"$1": mailbox_id}, |row| {
+                                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                            })
+                            .optional()?;
+                        let (uid_validity, uid_next, highest_modseq) =
+                            counters.ok_or_else(|| mailbox_not_found(mailbox_id))?;
+                        let mut query = tx.prepare_cached(SNAPSHOT_MESSAGES)?;
+                        let mut rows = query.query(named_params! {"$1": mailbox_id})?;
+                        let mut messages = Vec::new();
+                        while let Some(row) = rows.next()? {
+                            let keywords: Option<String> = row.get(3)?;
+                            messages.push(MessageFlags {
+                                uid: row.get(0)?,
+                                modseq: row.get(1)?,
+                                flags: row.get(2)?,
+                                keywords: keywords.unwrap_or_default(),
+                            });
+                        }
+                        drop(rows);
+                        drop(query);
+                        tx.finish()?;
+                        Ok(MailboxSnapshot {
+                            uid_validity,
+                            uid_next,
+                            highest_modseq,
+                            messages,
+                        })
+                    })
+                    .await
             }
-            drop(rows);
-            tx.commit().await?;
-            Ok(MailboxSnapshot {
-                uid_validity,
-                uid_next,
-                highest_modseq,
-                messages,
-            })
-        })
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let (uid_validity, uid_next, highest_modseq): (i64, i64, i64) =
+                    sqlx::query_as(SNAPSHOT_COUNTERS)
+                        .bind(mailbox_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or_else(|| mailbox_not_found(mailbox_id))?;
+                // Streamed into the compact form: no row is held beyond its own decoding,
+                // and an empty keyword list (nearly all of them) allocates nothing.
+                let mut messages = Vec::new();
+                let mut rows =
+                    sqlx::query_as::<_, (i64, i64, i64, Option<String>)>(SNAPSHOT_MESSAGES)
+                        .bind(mailbox_id)
+                        .fetch(&mut *tx);
+                while let Some((uid, modseq, flags, keywords)) = rows.try_next().await? {
+                    messages.push(MessageFlags {
+                        uid,
+                        modseq,
+                        flags,
+                        keywords: keywords.unwrap_or_default(),
+                    });
+                }
+                drop(rows);
+                tx.commit().await?;
+                Ok(MailboxSnapshot {
+                    uid_validity,
+                    uid_next,
+                    highest_modseq,
+                    messages,
+                })
+            }
+        }
     }
 
     /// The mailbox's highest MODSEQ: a session compares it with its own before asking
     /// for changes.
     pub async fn highest_modseq(&self, mailbox_id: i64) -> Result<i64> {
-        let modseq: Option<i64> = dispatch!(&self.pool, read, |p| {
-            sqlx::query_scalar("SELECT highest_modseq FROM mailboxes WHERE id = $1")
-                .bind(mailbox_id)
-                .fetch_optional(p)
-                .await?
-        });
-        modseq.ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))
+        let modseq: Option<i64> = match &self.pool {
+            Pool::Sqlite { direct, .. } => direct.lookup(|db| {
+                let mut query = db.prepare_cached(HIGHEST_MODSEQ)?;
+                Ok(query
+                    .query_row(named_params! {"$1": mailbox_id}, |row| row.get(0))
+                    .optional()?)
+            })?,
+            Pool::Postgres(p) => {
+                sqlx::query_scalar(HIGHEST_MODSEQ)
+                    .bind(mailbox_id)
+                    .fetch_optional(p)
+                    .await?
+            }
+        };
+        modseq.ok_or_else(|| mailbox_not_found(mailbox_id))
     }
 
     /// UIDs expunged from a mailbox after `since`, in UID order (QRESYNC's VANISHED).
     pub async fn expunged_since(&self, mailbox_id: i64, since: i64) -> Result<Vec<i64>> {
         let uids = dispatch!(&self.pool, read, |p| {
-            sqlx::query_scalar(
-                "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
-            )
-            .bind(mailbox_id)
-            .bind(since)
-            .fetch_all(p)
-            .await?
+            sqlx::query_scalar(EXPUNGED_SINCE)
+                .bind(mailbox_id)
+                .bind(since)
+                .fetch_all(p)
+                .await?
         });
         Ok(uids)
     }

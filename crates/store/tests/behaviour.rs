@@ -99,6 +99,7 @@ on_both_backends!(
     copy_and_move_keep_flags_and_assign_new_uids,
     concurrent_over_quota_deliveries_fail_alone,
     concurrent_deliveries_of_every_kind_commit_together,
+    flag_changes_commit_beside_deliveries,
     queue_claims_exclude_other_nodes_until_the_lease_expires,
     queue_outcomes_are_logged_and_deferred_entries_wait,
     settings_forwards_and_dkim_keys_round_trip,
@@ -1262,6 +1263,88 @@ async fn concurrent_deliveries_of_every_kind_commit_together(f: Fixture) {
         15 + 2 * 15 + 2 * 15,
         "one record per target delivered"
     );
+}
+
+/// On SQLite flag changes join the deliveries' group commit: each one still commits
+/// or fails on its own, takes a MODSEQ only when it changes something, and is read
+/// back by the sessions' reads.
+async fn flag_changes_commit_beside_deliveries(f: Fixture) {
+    let store = f.store.clone();
+    let a = account(&store, "a@example.org", 0).await;
+    let other = account(&store, "other@example.org", 0).await;
+    for i in 0..10 {
+        let body = format!("Subject: first {i}\r\n\r\nx\r\n");
+        deliver_bytes(&store, body.as_bytes(), vec![local(a)]).await;
+    }
+    let inbox = store.mailbox_by_name(a, "INBOX").await.unwrap().unwrap();
+    let flag = |flags| FlagChange {
+        operation: FlagOperation::Add,
+        flags,
+        keywords: vec![],
+        unchanged_since: None,
+    };
+    let mut tasks = Vec::new();
+    for i in 0..40_i64 {
+        let store = store.clone();
+        let inbox = inbox.id;
+        let flag = flag(if i % 4 == 1 { FLAGGED } else { SEEN });
+        tasks.push(tokio::spawn(async move {
+            match i % 4 {
+                0 | 2 => {
+                    let body = format!("Subject: then {i}\r\n\r\nx\r\n");
+                    let outcome = deliver_bytes(&store, body.as_bytes(), vec![local(a)]).await;
+                    assert!(matches!(outcome, DeliveryOutcome::Done(_)), "{outcome:?}");
+                }
+                // Message i/4 + 1 gets \Flagged, and \Seen twice: the second time
+                // changes nothing.
+                1 | 3 => {
+                    let uid = UidRanges::from_uids(&[i / 4 + 1]);
+                    let out = store.store_flags(a, inbox, &uid, &flag).await.unwrap();
+                    assert_eq!(out.updated.len(), 1, "{out:?}");
+                    if i % 4 == 3 {
+                        let again = store.store_flags(a, inbox, &uid, &flag).await.unwrap();
+                        assert!(again.updated.is_empty(), "{again:?}");
+                    }
+                }
+                _ => unreachable!(),
+            }
+            // Someone else's mailbox: refused, and nothing else with it.
+            if i == 7 {
+                let refused = store
+                    .store_flags(other, inbox, &UidRanges::all(), &flag)
+                    .await;
+                assert!(
+                    matches!(refused, Err(StoreError::NotFound(_))),
+                    "{refused:?}"
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = store.mailbox_messages(inbox.id).await.unwrap();
+    assert_eq!(all.len(), 30);
+    let (first, then) = all.split_at(10);
+    assert!(first.iter().all(|m| m.flags == FLAGGED | SEEN), "{first:?}");
+    assert!(then.iter().all(|m| m.flags == 0), "{then:?}");
+    // One MODSEQ per message delivered and per flag change that changed something.
+    let highest = store.highest_modseq(inbox.id).await.unwrap();
+    let mut modseqs: Vec<i64> = first.iter().map(|m| m.modseq).collect();
+    modseqs.sort_unstable();
+    modseqs.dedup();
+    assert_eq!(
+        modseqs.len(),
+        10,
+        "each message's last change had its own MODSEQ"
+    );
+    let before = inbox.highest_modseq;
+    assert_eq!(highest - before, 20 + 2 * 10, "{before} then {highest}");
+    let none = store.changes_since(inbox.id, highest).await.unwrap();
+    assert!(none.changed.is_empty() && none.expunged.is_empty());
+    assert_eq!((none.highest_modseq, none.uid_next), (highest, 31));
+    let last = store.changes_since(inbox.id, highest - 1).await.unwrap();
+    assert_eq!(last.changed.len(), 1);
 }
 
 async fn queue_one(store: &Store, recipient: &str) -> i64 {
