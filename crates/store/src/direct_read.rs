@@ -74,7 +74,7 @@ impl DirectReaders {
         let permit = Arc::clone(&self.scans)
             .acquire_owned()
             .await
-            .map_err(|_| StoreError::Invalid("the store is closed".into()))?;
+            .map_err(|_| StoreError::Closed)?;
         let this = Arc::clone(self);
         let ran = tokio::task::spawn_blocking(move || {
             let result = this.lookup(read);
@@ -105,6 +105,9 @@ impl DirectReaders {
     }
 
     fn take(&self) -> Result<Connection> {
+        if self.scans.is_closed() {
+            return Err(StoreError::Closed);
+        }
         match self.lock().pop() {
             Some(connection) => Ok(connection),
             None => Ok(self.open()?),

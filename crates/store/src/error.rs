@@ -23,6 +23,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("{0}")]
     Invalid(String),
+    /// The store was closed (the node is stopping): nothing more is read or written.
+    #[error("the store is closed")]
+    Closed,
     /// A group commit failed; nothing in it was committed.
     #[error("commit failed: {0}")]
     CommitFailed(String),
@@ -66,7 +69,7 @@ impl StoreError {
                     | rusqlite::Error::InvalidColumnName(_)
                     | rusqlite::Error::InvalidColumnType(..)
             ),
-            StoreError::Blob(_) | StoreError::CommitFailed(_) => true,
+            StoreError::Blob(_) | StoreError::CommitFailed(_) | StoreError::Closed => true,
             _ => false,
         }
     }
