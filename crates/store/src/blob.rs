@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use rusqlite::{OptionalExtension, named_params};
+use rusqlite::named_params;
 use sha2::{Digest, Sha256};
 
+use crate::direct_read::optional_row;
 use crate::pool::Pool;
 use crate::{BlobConfig, Result, Store, StoreError};
 
@@ -260,10 +261,7 @@ async fn get_row(pool: &Pool, id: &BlobId, small: bool) -> Result<Option<Vec<u8>
         Pool::Sqlite { direct, .. } => {
             let id = id.as_str().to_owned();
             let read = move |db: &rusqlite::Connection| {
-                let mut query = db.prepare_cached(BLOB_ROW)?;
-                Ok(query
-                    .query_row(named_params! {"$1": id}, |row| row.get(0))
-                    .optional()?)
+                optional_row(db, BLOB_ROW, named_params! {"$1": id}, |row| row.get(0))
             };
             if small {
                 direct.lookup(read)

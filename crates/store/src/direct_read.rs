@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use crate::{Result, StoreError};
 
@@ -143,6 +143,31 @@ impl DirectReaders {
         connection.pragma_update(None, "query_only", true)?;
         Ok(connection)
     }
+}
+
+/// Named parameters, as `rusqlite::named_params!` writes them.
+pub(crate) type Params<'a> = &'a [(&'a str, &'a dyn ToSql)];
+
+/// The row `sql` finds with `params`, if any, through the connection's statement cache.
+pub(crate) fn optional_row<T>(
+    db: &Connection,
+    sql: &str,
+    params: Params<'_>,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    Ok(db.prepare_cached(sql)?.query_row(params, map).optional()?)
+}
+
+/// Every row `sql` finds with `params`, mapped, in order, through the statement cache.
+pub(crate) fn all_rows<T>(
+    db: &Connection,
+    sql: &str,
+    params: Params<'_>,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut query = db.prepare_cached(sql)?;
+    let rows = query.query_map(params, map)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -3,7 +3,9 @@
 //! Addresses arrive here already normalised by `postcell-directory` (the lookup key);
 //! this module stores and finds them and knows nothing of address syntax.
 
-use rusqlite::{OptionalExtension, named_params};
+use rusqlite::named_params;
+
+use crate::direct_read::{all_rows, optional_row};
 use sqlx::Row;
 
 use crate::mailbox::DEFAULT_MAILBOXES;
@@ -419,10 +421,7 @@ impl Store {
     {
         match &self.pool {
             Pool::Sqlite { direct, .. } => direct.lookup(|db| {
-                let mut query = db.prepare_cached(sql)?;
-                Ok(query
-                    .query_row(named_params! {"$1": key}, Account::from_sqlite)
-                    .optional()?)
+                optional_row(db, sql, named_params! {"$1": key}, Account::from_sqlite)
             }),
             Pool::Postgres(p) => Ok(sqlx::query_as::<_, Account>(sql)
                 .bind(key)
@@ -630,10 +629,9 @@ impl Store {
                     RecipientRow::from_sqlite,
                 )?;
                 let targets = match row.alias_id() {
-                    Some(id) => db
-                        .prepare_cached(ALIAS_TARGETS)?
-                        .query_map(named_params! {"$1": id}, |row| row.get(0))?
-                        .collect::<rusqlite::Result<_>>()?,
+                    Some(id) => all_rows(db, ALIAS_TARGETS, named_params! {"$1": id}, |row| {
+                        row.get(0)
+                    })?,
                     None => Vec::new(),
                 };
                 Ok((row, targets))

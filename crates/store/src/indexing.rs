@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::named_params;
 
+use crate::direct_read::all_rows;
 use crate::pool::{Pool, WritePool, retry_conflicts};
 use crate::search::{INDEX_VERSION, SearchDocument};
 use crate::{BlobId, Result, Store, StoreError, now};
@@ -240,13 +241,12 @@ impl Store {
         let head: Vec<(String, bool)> = match &self.pool {
             // At most SHORT_QUEUE + 1 rows, each one index lookup.
             Pool::Sqlite { direct, .. } => direct.lookup(|db| {
-                let mut query = db.prepare_cached(QUEUE_HEAD_IN_MAILBOX)?;
-                let head = query
-                    .query_map(named_params! {"$1": mailbox_id, "$2": limit}, |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
-                Ok(head)
+                all_rows(
+                    db,
+                    QUEUE_HEAD_IN_MAILBOX,
+                    named_params! {"$1": mailbox_id, "$2": limit},
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
             })?,
             Pool::Postgres(p) => {
                 sqlx::query_as(QUEUE_HEAD_IN_MAILBOX)

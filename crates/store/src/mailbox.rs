@@ -1,6 +1,8 @@
 //! Mailboxes: each holds its own UID and MODSEQ counters (rule 2 of the store).
 
-use rusqlite::{OptionalExtension, named_params};
+use rusqlite::named_params;
+
+use crate::direct_read::{all_rows, optional_row};
 
 use crate::pool::{Pool, WritePool, retry_conflicts};
 use crate::{Result, Store, StoreError};
@@ -99,11 +101,12 @@ impl Store {
             Pool::Sqlite { direct, .. } => {
                 direct
                     .scan(move |db| {
-                        let mut query = db.prepare_cached(MAILBOXES_OF_ACCOUNT)?;
-                        let mailboxes = query
-                            .query_map(named_params! {"$1": account_id}, Mailbox::from_sqlite)?
-                            .collect::<rusqlite::Result<_>>()?;
-                        Ok(mailboxes)
+                        all_rows(
+                            db,
+                            MAILBOXES_OF_ACCOUNT,
+                            named_params! {"$1": account_id},
+                            Mailbox::from_sqlite,
+                        )
                     })
                     .await
             }
@@ -117,14 +120,12 @@ impl Store {
     pub async fn mailbox_by_name(&self, account_id: i64, name: &str) -> Result<Option<Mailbox>> {
         match &self.pool {
             Pool::Sqlite { direct, .. } => direct.lookup(|db| {
-                let mut query = db.prepare_cached(MAILBOX_BY_NAME)?;
-                let found = query
-                    .query_row(
-                        named_params! {"$1": account_id, "$2": name},
-                        Mailbox::from_sqlite,
-                    )
-                    .optional()?;
-                Ok(found)
+                optional_row(
+                    db,
+                    MAILBOX_BY_NAME,
+                    named_params! {"$1": account_id, "$2": name},
+                    Mailbox::from_sqlite,
+                )
             }),
             Pool::Postgres(p) => Ok(sqlx::query_as::<_, Mailbox>(MAILBOX_BY_NAME)
                 .bind(account_id)

@@ -5,9 +5,9 @@ use rusqlite::named_params;
 use sqlx::Row;
 
 use crate::pool::{Pool, WritePool, retry_conflicts};
+use crate::{BlobId, Change, Result, Store, StoreError};
 
 const MAILDROP: &str = "SELECT uid, size, blob_id FROM messages WHERE mailbox_id = $1 ORDER BY uid";
-use crate::{BlobId, Change, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaildropMessage {

@@ -2,9 +2,11 @@
 //! APPEND, COPY, MOVE and EXPUNGE. Every change takes the mailbox's next MODSEQ in the
 //! same transaction (rule 2) and publishes a hint after commit (rule 4).
 
-use rusqlite::{OptionalExtension, named_params};
+use rusqlite::named_params;
 use sqlx::Row;
+use sqlx::postgres::PgPool;
 
+use crate::direct_read::{Params, all_rows, optional_row};
 use crate::mailbox::mailbox_not_found;
 use crate::pool::{Pool, WritePool, retry_conflicts};
 use crate::{BlobId, Change, Result, Store, StoreError, now};
@@ -196,10 +198,62 @@ fn meta_from_sqlite(row: &rusqlite::Row<'_>) -> Result<MessageMeta> {
     })
 }
 
+/// Every row `query` finds with `params`, as metadata.
+fn metas_of(query: &mut rusqlite::Statement<'_>, params: Params<'_>) -> Result<Vec<MessageMeta>> {
+    let mut rows = query.query(params)?;
+    let mut metas = Vec::new();
+    while let Some(row) = rows.next()? {
+        metas.push(meta_from_sqlite(row)?);
+    }
+    Ok(metas)
+}
+
+/// The mailbox's highest MODSEQ and UIDNEXT, read together.
+fn changes_counters(db: &rusqlite::Connection, mailbox_id: i64) -> Result<(i64, i64)> {
+    optional_row(
+        db,
+        CHANGES_COUNTERS,
+        named_params! {"$1": mailbox_id},
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?
+    .ok_or_else(|| mailbox_not_found(mailbox_id))
+}
+
 const MESSAGE_WITH_BODY: &str =
     "SELECT m.uid, m.modseq, m.flags, m.keywords, m.size, m.internal_date, m.blob_id, b.data
        FROM messages m LEFT JOIN blobs b ON b.id = m.blob_id
       WHERE m.mailbox_id = $1 AND m.uid = $2";
+
+/// [`Store::changes_since`] on PostgreSQL: the three reads in one transaction, so the
+/// MODSEQ matches the rows.
+async fn changes_on_postgres(p: &PgPool, mailbox_id: i64, since: i64) -> Result<MailboxChanges> {
+    let mut tx = p.begin().await?;
+    let (highest_modseq, uid_next): (i64, i64) = sqlx::query_as(CHANGES_COUNTERS)
+        .bind(mailbox_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| mailbox_not_found(mailbox_id))?;
+    let changed = sqlx::query(CHANGED_MESSAGES)
+        .bind(mailbox_id)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(meta_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let expunged = sqlx::query_scalar(EXPUNGED_SINCE)
+        .bind(mailbox_id)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(MailboxChanges {
+        changed,
+        expunged,
+        highest_modseq,
+        uid_next,
+    })
+}
 
 /// Keywords after a change, sorted and without duplicates.
 fn apply_keywords(current: &str, change: &FlagChange) -> String {
@@ -259,22 +313,15 @@ fn store_flags_on(
     select: &str,
     change: &FlagChange,
 ) -> Result<(FlagOutcome, Option<Change>)> {
-    let modseq: i64 = db
-        .prepare_cached(NEXT_MODSEQ)?
-        .query_row(named_params! {"$1": mailbox_id, "$2": account_id}, |row| {
-            row.get(0)
-        })
-        .optional()?
-        .ok_or_else(|| mailbox_not_found(mailbox_id))?;
-    let mut metas = Vec::new();
-    {
-        // Read whole before anything is written, as on PostgreSQL.
-        let mut query = db.prepare(select)?;
-        let mut rows = query.query(named_params! {"$1": mailbox_id})?;
-        while let Some(row) = rows.next()? {
-            metas.push(meta_from_sqlite(row)?);
-        }
-    }
+    let modseq: i64 = optional_row(
+        db,
+        NEXT_MODSEQ,
+        named_params! {"$1": mailbox_id, "$2": account_id},
+        |row| row.get(0),
+    )?
+    .ok_or_else(|| mailbox_not_found(mailbox_id))?;
+    // Read whole before anything is written, as on PostgreSQL.
+    let metas = metas_of(&mut db.prepare(select)?, named_params! {"$1": mailbox_id})?;
     let outcome = flag_changes(metas, change, modseq);
     let mut set = db.prepare_cached(SET_FLAGS)?;
     for meta in &outcome.updated {
@@ -322,13 +369,7 @@ impl Store {
                     .read_rows(uids.span(), move |db| {
                         // The ranges are in the text: a statement of its own each time,
                         // not one to keep in the cache.
-                        let mut query = db.prepare(&sql)?;
-                        let mut rows = query.query(named_params! {"$1": mailbox_id})?;
-                        let mut metas = Vec::new();
-                        while let Some(row) = rows.next()? {
-                            metas.push(meta_from_sqlite(row)?);
-                        }
-                        Ok(metas)
+                        metas_of(&mut db.prepare(&sql)?, named_params! {"$1": mailbox_id})
                     })
                     .await
             }
@@ -398,22 +439,13 @@ impl Store {
     /// What changed in a mailbox after `since` (RFC 7162 CHANGEDSINCE, QRESYNC).
     pub async fn changes_since(&self, mailbox_id: i64, since: i64) -> Result<MailboxChanges> {
         self.activity.record();
-        let Pool::Sqlite { direct, .. } = &self.pool else {
-            return self
-                .changes_since_in_one_transaction(mailbox_id, since)
-                .await;
+        let direct = match &self.pool {
+            Pool::Sqlite { direct, .. } => direct,
+            Pool::Postgres(p) => return changes_on_postgres(p, mailbox_id, since).await,
         };
         // Every change takes the mailbox's next MODSEQ (rule 2): when it has not moved,
         // nothing changed, which is the common answer and a lookup.
-        let counters = direct.lookup(|db| {
-            let mut query = db.prepare_cached(CHANGES_COUNTERS)?;
-            Ok(query
-                .query_row(named_params! {"$1": mailbox_id}, |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()?)
-        })?;
-        let (highest_modseq, uid_next) = counters.ok_or_else(|| mailbox_not_found(mailbox_id))?;
+        let (highest_modseq, uid_next) = direct.lookup(|db| changes_counters(db, mailbox_id))?;
         if highest_modseq <= since {
             return Ok(MailboxChanges {
                 changed: Vec::new(),
@@ -426,27 +458,10 @@ impl Store {
             .scan(move |db| {
                 // One snapshot for all three reads, so the MODSEQ matches the rows.
                 let tx = db.unchecked_transaction()?;
-                let (highest_modseq, uid_next) = tx
-                    .prepare_cached(CHANGES_COUNTERS)?
-                    .query_row(named_params! {"$1": mailbox_id}, |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .optional()?
-                    .ok_or_else(|| mailbox_not_found(mailbox_id))?;
-                let mut changed = Vec::new();
-                let mut query = tx.prepare_cached(CHANGED_MESSAGES)?;
-                let mut rows = query.query(named_params! {"$1": mailbox_id, "$2": since})?;
-                while let Some(row) = rows.next()? {
-                    changed.push(meta_from_sqlite(row)?);
-                }
-                drop(rows);
-                drop(query);
-                let expunged = tx
-                    .prepare_cached(EXPUNGED_SINCE)?
-                    .query_map(named_params! {"$1": mailbox_id, "$2": since}, |row| {
-                        row.get(0)
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
+                let (highest_modseq, uid_next) = changes_counters(&tx, mailbox_id)?;
+                let since_params = named_params! {"$1": mailbox_id, "$2": since};
+                let changed = metas_of(&mut *tx.prepare_cached(CHANGED_MESSAGES)?, since_params)?;
+                let expunged = all_rows(&tx, EXPUNGED_SINCE, since_params, |row| row.get(0))?;
                 tx.finish()?;
                 Ok(MailboxChanges {
                     changed,
@@ -456,42 +471,6 @@ impl Store {
                 })
             })
             .await
-    }
-
-    async fn changes_since_in_one_transaction(
-        &self,
-        mailbox_id: i64,
-        since: i64,
-    ) -> Result<MailboxChanges> {
-        dispatch!(&self.pool, read, |p| {
-            // One snapshot for all three reads, so the MODSEQ matches the rows.
-            let mut tx = p.begin().await?;
-            let (highest_modseq, uid_next): (i64, i64) = sqlx::query_as(CHANGES_COUNTERS)
-                .bind(mailbox_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| mailbox_not_found(mailbox_id))?;
-            let changed = sqlx::query(CHANGED_MESSAGES)
-                .bind(mailbox_id)
-                .bind(since)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(meta_from_row)
-                .collect::<Result<Vec<_>>>()?;
-            let expunged = sqlx::query_scalar(EXPUNGED_SINCE)
-                .bind(mailbox_id)
-                .bind(since)
-                .fetch_all(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(MailboxChanges {
-                changed,
-                expunged,
-                highest_modseq,
-                uid_next,
-            })
-        })
     }
 
     /// Changes flags on the messages in `uids` with one new MODSEQ (STORE).

@@ -18,6 +18,7 @@
 use postcell_mime::Summary;
 use rusqlite::named_params;
 
+use crate::direct_read::all_rows;
 use crate::pool::Pool;
 use crate::{Result, Store, UidRanges};
 
@@ -296,13 +297,12 @@ const FTS_MATCHES: &str = "SELECT m.uid FROM search_fts f
 
 /// The UIDs a search statement of mailbox `$1` and text `$2` finds, on SQLite.
 fn uids_of(db: &rusqlite::Connection, sql: &str, mailbox_id: i64, text: &str) -> Result<Vec<i64>> {
-    let mut query = db.prepare_cached(sql)?;
-    let uids = query
-        .query_map(named_params! {"$1": mailbox_id, "$2": text}, |row| {
-            row.get(0)
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(uids)
+    all_rows(
+        db,
+        sql,
+        named_params! {"$1": mailbox_id, "$2": text},
+        |row| row.get(0),
+    )
 }
 
 /// `(test(a) OR test(b))` over the columns of a field.

@@ -3,8 +3,9 @@
 //! STATUS reports.
 
 use futures::TryStreamExt;
-use rusqlite::{OptionalExtension, named_params};
+use rusqlite::named_params;
 
+use crate::direct_read::optional_row;
 use crate::mailbox::mailbox_not_found;
 use crate::message::EXPUNGED_SINCE;
 use crate::pool::Pool;
@@ -66,12 +67,12 @@ impl Store {
                     .scan(move |db| {
                         // One read transaction for both, so the counters match the rows.
                         let tx = db.unchecked_transaction()?;
-                        let counters = tx
-                            .prepare_cached(SNAPSHOT_COUNTERS)?
-                            .query_row(named_params! {"$1": mailbox_id}, |row| {
-                                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                            })
-                            .optional()?;
+                        let counters = optional_row(
+                            &tx,
+                            SNAPSHOT_COUNTERS,
+                            named_params! {"$1": mailbox_id},
+                            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                        )?;
                         let (uid_validity, uid_next, highest_modseq) =
                             counters.ok_or_else(|| mailbox_not_found(mailbox_id))?;
                         let mut query = tx.prepare_cached(SNAPSHOT_MESSAGES)?;
@@ -138,10 +139,12 @@ impl Store {
     pub async fn highest_modseq(&self, mailbox_id: i64) -> Result<i64> {
         let modseq: Option<i64> = match &self.pool {
             Pool::Sqlite { direct, .. } => direct.lookup(|db| {
-                let mut query = db.prepare_cached(HIGHEST_MODSEQ)?;
-                Ok(query
-                    .query_row(named_params! {"$1": mailbox_id}, |row| row.get(0))
-                    .optional()?)
+                optional_row(
+                    db,
+                    HIGHEST_MODSEQ,
+                    named_params! {"$1": mailbox_id},
+                    |row| row.get(0),
+                )
             })?,
             Pool::Postgres(p) => {
                 sqlx::query_scalar(HIGHEST_MODSEQ)
